@@ -1,0 +1,212 @@
+"""Exceptions and warnings raised by dexkit.
+
+Every error dexkit raises derives from :class:`DexkitError` and carries the context a user needs
+to act on it (page, record, field, HTTP status, Cloudflare error codes, ``cf-ray``). No error
+message ever contains a credential.
+
+::
+
+    DexkitError
+    ├── ConfigError (ValueError)          bad arguments or configuration
+    │   ├── CredentialsError              no usable credentials were found
+    │   └── QueryError                    a query the API would reject, caught before any request
+    │       └── BudgetError               a query that would spend more requests than allowed
+    ├── PageError                         a page cannot be read (not JSON, HTML, truncated, no result)
+    │   └── RecordError                   a record has a missing or wrong-typed field
+    ├── APIError                          Cloudflare answered with an error (``success: false``, 4xx, 5xx)
+    │   ├── AuthError                     401 / 403: the credentials are wrong or lack permission
+    │   ├── NotFoundError                 404: wrong account id or path
+    │   ├── RateLimitError                429 that outlasted the retry budget
+    │   └── ServerError                   5xx or a proxy's HTML page that outlasted the retry budget
+    └── TransportError                    timeouts, resets and truncated bodies after the retries
+
+    DexkitWarning (UserWarning)
+    ├── UnknownFieldsWarning              records carry fields dexkit's schema does not know (kept)
+    └── CoercionWarning                   lenient loading turned wrong-typed values into nulls
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "BudgetError",
+    "CoercionWarning",
+    "ConfigError",
+    "CredentialsError",
+    "DexkitError",
+    "DexkitWarning",
+    "NotFoundError",
+    "PageError",
+    "QueryError",
+    "RateLimitError",
+    "RecordError",
+    "ServerError",
+    "TransportError",
+    "UnknownFieldsWarning",
+]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """Return a short ``repr`` of ``value`` fit for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class DexkitError(Exception):
+    """Base class of every error raised by dexkit."""
+
+
+class ConfigError(DexkitError, ValueError):
+    """Invalid arguments or configuration, detected before any work is done."""
+
+
+class CredentialsError(ConfigError):
+    """No usable Cloudflare credentials were given or found in the environment."""
+
+
+class QueryError(ConfigError):
+    """A query that the API would reject; the message says how to fix the call."""
+
+
+class BudgetError(QueryError):
+    """A query that needs more requests than the caller's ``max_requests`` budget.
+
+    Attributes
+    ----------
+    plan
+        The plan that was refused (see ``Client.plan``).
+    """
+
+    def __init__(self, message: str, *, plan: Any = None) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
+class PageError(DexkitError):
+    """A page of results could not be read.
+
+    Attributes
+    ----------
+    page
+        Which page: its index in the input (0-based) or its file name.
+    """
+
+    def __init__(self, message: str, *, page: int | str | None = None) -> None:
+        self.page = page
+        where = f"page {page}: " if page is not None else ""
+        super().__init__(where + message)
+
+
+class RecordError(PageError):
+    """A record holds a missing or wrong-typed value.
+
+    Attributes
+    ----------
+    page, record, field, value
+        Where the value is (``record`` is the 0-based index inside the page's ``result``;
+        ``field`` the API's dotted name such as ``"rtt.rttUs.upstream"``) and what it was.
+    problems
+        How many problems of this kind the page set holds in all (the message names the first).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        page: int | str | None,
+        record: int | None,
+        field: str,
+        value: Any,
+        problems: int = 1,
+    ) -> None:
+        self.record = record
+        self.field = field
+        self.value = value
+        self.problems = problems
+        where = f"record {record}, " if record is not None else ""
+        more = f" ({problems - 1} more problem(s) of this kind in the input)" if problems > 1 else ""
+        text = f"{where}field {field!r}: {message}, got {_short(value)}{more}"
+        super().__init__(text, page=page)
+
+
+class APIError(DexkitError):
+    """Cloudflare answered with an error.
+
+    Attributes
+    ----------
+    status
+        The HTTP status, or ``None`` for a saved page with ``success: false``.
+    errors
+        Cloudflare's error objects (``{"code": ..., "message": ...}``), possibly empty.
+    codes, messages
+        The codes and messages of ``errors``.
+    cf_ray
+        The ``cf-ray`` response header, which Cloudflare support asks for.
+    page
+        The page being fetched or read, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        cf_ray: str | None = None,
+        page: int | str | None = None,
+    ) -> None:
+        self.status = status
+        self.errors = [dict(e) for e in errors]
+        self.codes = [e.get("code") for e in self.errors]
+        self.messages = [str(e.get("message", "")) for e in self.errors]
+        self.cf_ray = cf_ray
+        self.page = page
+        parts = []
+        if page is not None:
+            parts.append(f"page {page}")
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        head = ", ".join(parts)
+        detail = "; ".join(f"[{e.get('code')}] {e.get('message', '')}" for e in self.errors)
+        text = f"{head}: {message}" if head else message
+        if detail:
+            text += f" — Cloudflare says: {detail}"
+        if cf_ray:
+            text += f" (cf-ray {cf_ray})"
+        super().__init__(text)
+
+
+class AuthError(APIError):
+    """401 or 403: the credentials are invalid or lack the DEX Read permission."""
+
+
+class NotFoundError(APIError):
+    """404: the account id or the path does not exist."""
+
+
+class RateLimitError(APIError):
+    """429 responses outlasted the retry budget."""
+
+
+class ServerError(APIError):
+    """5xx responses or a proxy's HTML page outlasted the retry budget."""
+
+
+class TransportError(DexkitError):
+    """The connection failed (timeout, reset, truncated body) and retries did not help."""
+
+
+class DexkitWarning(UserWarning):
+    """Base class of dexkit's warnings."""
+
+
+class UnknownFieldsWarning(DexkitWarning):
+    """Records hold fields that dexkit's schema does not know; they were kept as extra columns."""
+
+
+class CoercionWarning(DexkitWarning):
+    """Lenient loading replaced wrong-typed values with nulls."""
