@@ -21,6 +21,7 @@ from dexkit.errors import (
     TransportError,
     UnknownFieldsWarning,
 )
+from dexkit.frames import app_usage, flatten, read_pages
 from dexkit.schema import SCHEMA
 
 __version__ = "0.1.0"
@@ -44,5 +45,8 @@ __all__ = [
     "TransportError",
     "UnknownFieldsWarning",
     "__version__",
+    "app_usage",
+    "flatten",
+    "read_pages",
     "schema",
 ]

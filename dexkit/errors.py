@@ -11,9 +11,9 @@ message ever contains a credential.
     │   ├── CredentialsError              no usable credentials were found
     │   └── QueryError                    a query the API would reject, caught before any request
     │       └── BudgetError               a query that would spend more requests than allowed
-    ├── PageError                         a page cannot be read (not JSON, HTML, truncated, no result)
+    ├── PageError                         a page cannot be read (not JSON, HTML, no result)
     │   └── RecordError                   a record has a missing or wrong-typed field
-    ├── APIError                          Cloudflare answered with an error (``success: false``, 4xx, 5xx)
+    ├── APIError                          Cloudflare answered with an error (4xx, 5xx, failure)
     │   ├── AuthError                     401 / 403: the credentials are wrong or lack permission
     │   ├── NotFoundError                 404: wrong account id or path
     │   ├── RateLimitError                429 that outlasted the retry budget
@@ -92,7 +92,7 @@ class PageError(DexkitError):
     Attributes
     ----------
     page
-        Which page: its index in the input (0-based) or its file name.
+        Which page: its number (pages given as bytes count from 1, like the API's) or its file.
     """
 
     def __init__(self, message: str, *, page: int | str | None = None) -> None:
@@ -128,7 +128,9 @@ class RecordError(PageError):
         self.value = value
         self.problems = problems
         where = f"record {record}, " if record is not None else ""
-        more = f" ({problems - 1} more problem(s) of this kind in the input)" if problems > 1 else ""
+        more = (
+            f" ({problems - 1} more problem(s) of this kind in the input)" if problems > 1 else ""
+        )
         text = f"{where}field {field!r}: {message}, got {_short(value)}{more}"
         super().__init__(text, page=page)
 

@@ -1,0 +1,723 @@
+"""API pages → typed Polars frames, and the helpers that reshape them.
+
+:func:`read_pages` turns response bodies of ``GET …/dex/fleet-status/devices`` into one typed,
+nested frame with :data:`dexkit.SCHEMA`; :func:`flatten` turns struct columns into one column per
+leaf; :func:`app_usage` turns the per-app lists into a long frame.
+
+How pages are read
+------------------
+The fast path hands all pages at once, one page per line, to Arrow's multi-threaded JSON reader
+with an explicit schema (so Go-style integers load into float columns) and lets it infer any
+field the schema does not know, so that nothing is dropped. When the fast path meets anything
+unusual (a page that is not a clean success envelope, a wrong-typed value, an older record shape,
+epoch-millisecond timestamps) every page goes through a checked path instead: parsed with orjson,
+validated field by field against :data:`dexkit.schema.RECORD`, normalized, and read again. The
+checked path is what names the page, record, field and value in errors.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import warnings
+import zlib
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, TypeVar
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from dexkit.errors import (
+    APIError,
+    CoercionWarning,
+    ConfigError,
+    PageError,
+    RecordError,
+    UnknownFieldsWarning,
+)
+from dexkit.schema import RECORD, REQUIRED, SCHEMA, Spec, empty_frame, snake_case
+
+__all__ = ["app_usage", "flatten", "read_pages"]
+
+PageSource: TypeAlias = "bytes | str | os.PathLike[str] | Sequence[bytes | str | os.PathLike[str]]"
+OnError: TypeAlias = Literal["raise", "null"]
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
+_MANIFEST = "manifest.json"
+_MIN_BLOCK = 1 << 22
+
+# --------------------------------------------------------------------------------------------
+# Arrow schemas derived from dexkit.schema.RECORD (API names, as the JSON has them)
+
+
+def _arrow(spec: Spec) -> pa.DataType:
+    if isinstance(spec, dict):
+        return pa.struct([(k, _arrow(v)) for k, v in spec.items()])
+    if isinstance(spec, list):
+        return pa.list_(_arrow(spec[0]))
+    dtype = spec() if isinstance(spec, type) else spec
+    if isinstance(dtype, pl.Datetime):
+        return pa.string()  # parsed by Polars afterwards: the API's format is not RFC 3339
+    return {
+        pl.String: pa.string(),
+        pl.Int64: pa.int64(),
+        pl.Float64: pa.float64(),
+        pl.Boolean: pa.bool_(),
+    }[type(dtype)]
+
+
+_RECORD_ARROW = _arrow(RECORD)
+_MESSAGE_ARROW = pa.list_(pa.struct([("code", pa.int64()), ("message", pa.string())]))
+_ENVELOPE_ARROW = pa.schema(
+    [
+        ("success", pa.bool_()),
+        ("errors", _MESSAGE_ARROW),
+        ("messages", _MESSAGE_ARROW),
+        ("result", pa.list_(_RECORD_ARROW)),
+    ]
+)
+
+
+def _renamed(dtype: pa.DataType, known: Spec | None, path: str, unknown: list[str]) -> pa.DataType:
+    """Return ``dtype`` with every struct field renamed to snake_case; collect unknown paths.
+
+    An unknown field holding only empty objects (``{}``) has no values to keep: it becomes a
+    null column.
+    """
+    if pa.types.is_struct(dtype) and dtype.num_fields == 0:
+        return pa.null()
+    if pa.types.is_struct(dtype):
+        spec = known if isinstance(known, dict) else None
+        fields = []
+        taken = set()
+        for field in (dtype.field(i) for i in range(dtype.num_fields)):
+            sub = spec.get(field.name) if spec is not None else None
+            if spec is not None and field.name not in spec:
+                unknown.append(f"{path}{field.name}")
+            name = snake_case(field.name)
+            if name in taken:  # an unknown field whose snake_case name is taken keeps its own
+                name = field.name
+            taken.add(name)
+            fields.append(
+                pa.field(name, _renamed(field.type, sub, f"{path}{field.name}.", unknown))
+            )
+        return pa.struct(fields)
+    if pa.types.is_list(dtype):
+        item = known[0] if isinstance(known, list) else None
+        items = f"{path[:-1]}[]." if path else ""
+        return pa.list_(_renamed(dtype.value_type, item, items, unknown))
+    return dtype
+
+
+def _rebuild(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """Return ``array`` with the field names of ``target`` (same layout); children are shared."""
+    if pa.types.is_null(target):
+        return array if pa.types.is_null(array.type) else pa.nulls(len(array))
+    if pa.types.is_struct(target):
+        children = [
+            _rebuild(child, target.field(i).type) for i, child in enumerate(array.flatten())
+        ]
+        mask = array.is_null() if array.null_count else None
+        fields = [target.field(i) for i in range(target.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=mask)
+    if pa.types.is_list(target):
+        mask = array.is_null() if array.null_count else None
+        values = _rebuild(array.values, target.value_type)
+        return pa.ListArray.from_arrays(array.offsets, values, type=target, mask=mask)
+    return array
+
+
+# --------------------------------------------------------------------------------------------
+# Collecting page bytes from the many kinds of source
+
+
+def _decompress(label: int | str, data: bytes) -> bytes:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PageError(f"cannot decompress gzip data ({exc})", page=label) from exc
+
+
+def _expand(item: str | os.PathLike[str]) -> list[Path]:
+    path = Path(item)
+    if path.is_dir():
+        files = [p for p in path.rglob("*.json*") if p.name != _MANIFEST]
+        return sorted(p for p in files if p.is_file() and p.name.endswith((".json", ".json.gz")))
+    if path.is_file():
+        return [path]
+    if glob.has_magic(str(item)):
+        found = (Path(p) for p in sorted(glob.glob(str(item), recursive=True)))
+        return [p for p in found if p.is_file() and p.name != _MANIFEST]
+    raise ConfigError(f"no such file or directory: {str(item)!r}")
+
+
+def _collect(source: PageSource) -> list[tuple[int | str, bytes]]:
+    items: Iterable[Any]
+    if isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
+        items = [source]
+    elif isinstance(source, Sequence):
+        items = source
+    else:
+        raise ConfigError(
+            "read_pages() takes page bytes, a list of page bytes, a page file, "
+            f"or a directory or glob of saved pages; got {type(source).__name__}"
+        )
+    pages: list[tuple[int | str, bytes]] = []
+    for item in items:
+        if isinstance(item, bytes | bytearray | memoryview):
+            label = len(pages) + 1
+            pages.append((label, _decompress(label, bytes(item))))
+            continue
+        if not isinstance(item, str | os.PathLike):
+            raise ConfigError(f"cannot read pages from a {type(item).__name__}")
+        for path in _expand(item):
+            pages.append((str(path), _decompress(str(path), path.read_bytes())))
+    return pages
+
+
+# --------------------------------------------------------------------------------------------
+# The checked path: validate and normalize one page at a time
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str, field: str, value: Any) -> None:
+        self.reason, self.field, self.value = reason, field, value
+
+
+_IP_VERSIONS = {"0": 0, "1": 1, "2": 2, "4": 1, "6": 2, "ipv4": 1, "v4": 1, "ipv6": 2, "v6": 2}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class _Normalizer:
+    """Checks records against :data:`RECORD`; in lenient mode wrong values become ``None``."""
+
+    def __init__(self, lenient: bool, unknown_as_json: bool = False) -> None:
+        self.lenient = lenient
+        self.unknown_as_json = unknown_as_json
+        self.nulled: Counter[str] = Counter()
+
+    def _fail(self, bad: _Bad, page: int | str, record: int | None) -> None:
+        if not self.lenient:
+            raise RecordError(
+                bad.reason, page=page, record=record, field=bad.field, value=bad.value
+            )
+        self.nulled[bad.field] += 1
+
+    def record(self, page: int | str, index: int, record: Any) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            self._fail(
+                _Bad("expected a device record (a JSON object)", "<record>", record), page, index
+            )
+            return {}
+        out = self._object(record, RECORD, "", page, index)
+        for name in REQUIRED:
+            if out.get(name) is None:
+                self._fail(_Bad("required field is missing or null", name, None), page, index)
+        return out
+
+    def _object(
+        self, obj: dict[str, Any], spec: dict[str, Spec], path: str, page: int | str, index: int
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            sub = spec.get(key)
+            if sub is None and key not in spec:
+                out[key] = orjson.dumps(value).decode() if self.unknown_as_json else value
+                continue
+            try:
+                out[key] = self._value(value, sub, f"{path}{key}", page, index)
+            except _Bad as bad:
+                self._fail(bad, page, index)
+                out[key] = None
+        return out
+
+    def _value(self, value: Any, spec: Spec, path: str, page: int | str, index: int) -> Any:
+        if value is None:
+            return None
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise _Bad("expected an object", path, value)
+            return self._object(value, spec, path + ".", page, index)
+        if isinstance(spec, list):
+            if not isinstance(value, list):
+                raise _Bad("expected a list", path, value)
+            items: list[Any] = []
+            for item in value:  # older SDKs: a list of lists of items
+                items.extend(item if isinstance(item, list) else [item])
+            out = []
+            for item in items:
+                try:
+                    out.append(self._value(item, spec[0], path + "[]", page, index))
+                except _Bad as bad:
+                    self._fail(bad, page, index)
+                    out.append(None)
+            return out
+        return _leaf(value, spec, path)
+
+
+def _leaf(value: Any, spec: Spec, path: str) -> Any:
+    dtype = spec() if isinstance(spec, type) else spec
+    if isinstance(dtype, pl.Datetime):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(int(value))  # epoch milliseconds
+        raise _Bad("expected a timestamp string or epoch milliseconds", path, value)
+    if isinstance(dtype, pl.String):
+        if isinstance(value, str):
+            return value
+        raise _Bad("expected a string", path, value)
+    if isinstance(dtype, pl.Boolean):
+        if isinstance(value, bool):
+            return value
+        raise _Bad("expected true or false", path, value)
+    if isinstance(value, bool):
+        raise _Bad("expected a number", path, value)
+    if isinstance(dtype, pl.Float64):
+        if isinstance(value, int | float):
+            return float(value)
+        raise _Bad("expected a number", path, value)
+    # Int64
+    if path.endswith(".version") and isinstance(value, str):
+        if value.strip().lower() in _IP_VERSIONS:
+            return _IP_VERSIONS[value.strip().lower()]
+        raise _Bad("expected an IP version (1 IPv4, 2 IPv6, 0 unknown)", path, value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return value
+    raise _Bad("expected an integer", path, value)
+
+
+def _describe_bad_json(raw: bytes, exc: Exception) -> str:
+    head = raw.lstrip()[:200]
+    if not head:
+        return "the body is empty"
+    if head[:1] == b"<":
+        title = ""
+        lower = raw.lower()
+        start = lower.find(b"<title>")
+        if start >= 0:
+            end = lower.find(b"</title>", start)
+            title = (
+                raw[start + 7 : end if end > 0 else start + 87].decode("utf-8", "replace").strip()
+            )
+        detail = f" ({title!r})" if title else ""
+        return f"got an HTML page instead of JSON{detail}; a proxy or Cloudflare error page?"
+    return f"invalid or truncated JSON: {exc}"
+
+
+def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> list[dict[str, Any]]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise PageError(_describe_bad_json(raw, exc), page=label) from exc
+    if not isinstance(doc, dict):
+        raise PageError(
+            f"expected the API envelope (a JSON object), got a JSON {type(doc).__name__}",
+            page=label,
+        )
+    errors = doc.get("errors") or []
+    errors = [
+        e if isinstance(e, dict) else {"message": str(e)}
+        for e in (errors if isinstance(errors, list) else [errors])
+    ]
+    if doc.get("success") is False:
+        raise APIError("the API reported failure (success: false)", errors=errors, page=label)
+    if doc.get("result") is None:
+        keys = ", ".join(sorted(doc)) or "none"
+        raise PageError(f"the response has no 'result' (keys: {keys})", page=label)
+    result = doc["result"]
+    if not isinstance(result, list):
+        raise PageError(
+            f"'result' should be a list of device records, got a JSON {type(result).__name__}",
+            page=label,
+        )
+    return [norm.record(label, i, record) for i, record in enumerate(result)]
+
+
+# --------------------------------------------------------------------------------------------
+# The fast path
+
+
+def _as_line(raw: bytes) -> bytes:
+    raw = raw.strip()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if b"\n" in raw or b"\r" in raw:  # raw newlines cannot occur inside JSON strings
+        raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
+    return raw
+
+
+def _arrow_read(lines: list[bytes]) -> pa.Table:
+    """Parse one page per line; raises ``pa.ArrowInvalid`` on anything unexpected.
+
+    The reader can build structurally invalid arrays for inferred lists of nulls; validation
+    (cheap: no data is scanned) sends those to the checked path.
+    """
+    longest = max(len(line) for line in lines)
+    table = pa_json.read_json(
+        io.BytesIO(b"\n".join(lines)),
+        read_options=pa_json.ReadOptions(block_size=max(_MIN_BLOCK, 2 * longest + 2)),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=_ENVELOPE_ARROW, unexpected_field_behavior="infer"
+        ),
+    )
+    table.validate()
+    return table
+
+
+def _utf8(line: bytes) -> bool:
+    if line.isascii():
+        return True
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _fast_table(lines: list[bytes]) -> pa.Table | None:
+    """Read clean success envelopes, or return ``None`` to send the input to the checked path."""
+    if not all(line[:1] == b"{" and _utf8(line) for line in lines):
+        return None
+    try:
+        table = _arrow_read(lines)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(lines):
+        return None
+    success, result = table.column("success"), table.column("result")
+    if success.null_count or not pc.all(success).as_py() or result.null_count:
+        return None
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# From the Arrow table to the frame
+
+
+_TIMESTAMP = (
+    pl.col("timestamp")
+    .str.strip_chars()
+    .str.replace(r"^(\d{4}-\d\d-\d\d)[Tt ]", "$1 ")
+    .str.replace(r"[Zz]$", "+00:00")
+    .str.replace(r"([+-]\d\d)$", "$1:00")
+    .str.replace(r"([+-]\d\d)(\d\d)$", "$1:$2")
+    .str.replace(r"(\d\d:\d\d:\d\d(?:\.\d+)?)$", "$1+00:00")
+    .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
+)
+_EPOCH_MS = pl.col("timestamp").str.contains(r"^-?\d{9,}$")
+
+
+def _records_frame(table: pa.Table) -> tuple[pl.DataFrame, list[str], list[int]]:
+    """Flatten the pages' result lists into a frame with snake_case names.
+
+    Returns the frame, the API paths of unknown fields, and the cumulative record counts of
+    the pages (to turn a row number back into page and record).
+    """
+    result = table.column("result")
+    lengths = pc.list_value_length(result).to_pylist()
+    ends, total = [], 0
+    for length in lengths:
+        total += length or 0
+        ends.append(total)
+    unknown: list[str] = []
+    target = _renamed(result.type, [RECORD], "", unknown)
+    renamed = pa.chunked_array([_rebuild(chunk, target) for chunk in result.chunks], type=target)
+    series = pl.from_arrow(pc.list_flatten(renamed))
+    assert isinstance(series, pl.Series)
+    return series.struct.unnest(), unknown, ends
+
+
+def _finish(
+    frame: pl.DataFrame,
+    labels: list[int | str],
+    ends: list[int],
+    lenient: bool,
+    nulled: Counter[str],
+) -> pl.DataFrame:
+    parsed = frame.select(
+        pl.when(_EPOCH_MS)
+        .then(
+            pl.from_epoch(pl.col("timestamp").cast(pl.Int64, strict=False), time_unit="ms")
+            .dt.cast_time_unit("us")
+            .dt.replace_time_zone("UTC")
+        )
+        .otherwise(_TIMESTAMP)
+        .alias("timestamp"),
+        (pl.col("timestamp").is_not_null() & _TIMESTAMP.is_null() & ~_EPOCH_MS).alias("bad"),
+    )
+    bad = parsed.get_column("bad")
+    if bad.any():
+        rows = bad.arg_true()
+        if not lenient:
+            row = int(rows[0])
+            page = bisect_right(ends, row)
+            record = row - (ends[page - 1] if page else 0)
+            raise RecordError(
+                "cannot read this timestamp (expected e.g. '2023-10-11 00:00:00+00', ISO 8601 or "
+                "epoch milliseconds)",
+                page=labels[page],
+                record=record,
+                field="timestamp",
+                value=frame.get_column("timestamp")[row],
+                problems=len(rows),
+            )
+        nulled["timestamp"] += len(rows)
+    if not lenient:
+        for name in REQUIRED:
+            column = snake_case(name)
+            if column != "timestamp" and frame.get_column(column).null_count():
+                raise AssertionError("checked path lets no missing required field through")
+    out = frame.with_columns(
+        parsed.get_column("timestamp"),
+        pl.when(pl.col("handshake_latency_ms") >= 0).then(pl.col("handshake_latency_ms")),
+        pl.coalesce("registration_id", "device_registration").alias("registration_id"),
+    )
+    extra = [c for c in out.columns if c not in SCHEMA]
+    return out.select(*SCHEMA.names(), *extra)
+
+
+def _warn(unknown: Sequence[str], nulled: Counter[str], as_json: bool) -> None:
+    if unknown:
+        names = ", ".join(
+            f"{p} (→ {'.'.join(snake_case(x) for x in p.split('.'))})" for p in unknown
+        )
+        how = " as JSON text" if as_json else ""
+        warnings.warn(
+            f"{len(unknown)} field(s) not in dexkit's schema were kept{how}: {names}",
+            UnknownFieldsWarning,
+            stacklevel=3,
+        )
+    if nulled:
+        detail = ", ".join(f"{field} ({n})" for field, n in nulled.most_common())
+        warnings.warn(
+            f"on_error='null': {sum(nulled.values())} wrong-typed or missing value(s) became "
+            f"null: {detail}",
+            CoercionWarning,
+            stacklevel=3,
+        )
+
+
+def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFrame:
+    """Read DEX fleet-status device pages into a typed frame.
+
+    Parameters
+    ----------
+    source
+        One page's bytes (a response body of ``GET …/dex/fleet-status/devices``), a list of
+        page bytes (numbered from 1 in errors, like the API's pages), a saved page file
+        (``.json`` or ``.json.gz``), a directory of saved pages (read recursively, in path
+        order; ``manifest.json`` files are skipped), or a glob.
+    on_error
+        ``"raise"`` (the default): a missing required field, a wrong-typed value or an
+        unreadable timestamp raises :class:`~dexkit.RecordError` naming the page, record,
+        field and value. ``"null"``: such values become nulls and a
+        :class:`~dexkit.CoercionWarning` says how many per field. Pages that are not a
+        success envelope (not JSON, HTML, ``success: false``, no ``result``) always raise.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per record, in page order, with :data:`dexkit.SCHEMA`. Fields the schema does not
+        know are kept (snake_case names; top-level ones as extra columns after the 43, nested ones
+        as extra struct fields) and named once by an :class:`~dexkit.UnknownFieldsWarning`.
+
+    Raises
+    ------
+    PageError
+        A page is not JSON (an HTML error page, truncated JSON) or has no ``result``.
+    APIError
+        A page says ``success: false``; carries Cloudflare's error codes and messages.
+    RecordError
+        A value has the wrong type (with ``on_error="raise"``).
+
+    Notes
+    -----
+    Timestamps are accepted as ``2023-10-11 00:00:00+00`` (the API's form), ISO 8601 with ``Z``
+    or an offset, naive ISO 8601 (taken as UTC) and epoch milliseconds, all converted to UTC.
+    Whole numbers load into float columns. A negative ``handshakeLatencyMs`` (``-1`` marks a
+    disconnected client in Cloudflare's exports) becomes null. ``registration_id`` falls back to
+    the deprecated ``deviceRegistration``. Older shapes load: per-app lists as lists of lists,
+    IP ``version`` as a string.
+
+    Examples
+    --------
+    >>> import dexkit
+    >>> page = b'''{"success": true, "errors": [], "messages": [], "result": [
+    ...   {"deviceId": "d1", "timestamp": "2023-10-11 00:00:00+00", "colo": "FRA",
+    ...    "platform": "windows", "status": "connected", "mode": "warp", "version": "2025.9.1",
+    ...    "cpuPct": 12, "handshakeLatencyMs": -1,
+    ...    "cpuPctByApp": [{"name": "zoom", "cpu_pct": 7.5}]}],
+    ...   "result_info": {"page": 1, "per_page": 50, "count": 1, "total_count": 1}}'''
+    >>> frame = dexkit.read_pages(page)
+    >>> frame.shape
+    (1, 43)
+    >>> frame.select("device_id", "timestamp", "cpu_pct", "handshake_latency_ms")
+    shape: (1, 4)
+    ┌───────────┬─────────────────────────┬─────────┬──────────────────────┐
+    │ device_id ┆ timestamp               ┆ cpu_pct ┆ handshake_latency_ms │
+    │ ---       ┆ ---                     ┆ ---     ┆ ---                  │
+    │ str       ┆ datetime[μs, UTC]       ┆ f64     ┆ f64                  │
+    ╞═══════════╪═════════════════════════╪═════════╪══════════════════════╡
+    │ d1        ┆ 2023-10-11 00:00:00 UTC ┆ 12.0    ┆ null                 │
+    └───────────┴─────────────────────────┴─────────┴──────────────────────┘
+    """
+    if on_error not in ("raise", "null"):
+        raise ConfigError(f"on_error must be 'raise' or 'null', not {on_error!r}")
+    lenient = on_error == "null"
+    pages = _collect(source)
+    if not pages:
+        return empty_frame()
+    labels = [label for label, _ in pages]
+    lines = [_as_line(raw) for _, raw in pages]
+    nulled: Counter[str] = Counter()
+    as_json = False
+    table = _fast_table(lines)
+    if table is not None and not lenient:
+        # required fields are cheap to check here; a miss goes to the checked path for the error
+        records = pc.list_flatten(table.column("result"))
+        if any(pc.struct_field(records, name).null_count for name in REQUIRED):
+            table = None
+    if table is None:
+        norm = _Normalizer(lenient)
+        pages_records = [
+            _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)
+        ]
+        try:
+            table = _arrow_read([orjson.dumps({"result": r}) for r in pages_records])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # unknown fields whose type changes between records: keep them as JSON text
+            norm = _Normalizer(lenient, unknown_as_json=True)
+            as_json = True
+            pages_records = [
+                _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)
+            ]
+            table = _arrow_read([orjson.dumps({"result": r}) for r in pages_records])
+        nulled = norm.nulled
+    frame, unknown, ends = _records_frame(table)
+    if frame.height == 0 and not unknown:
+        return empty_frame()
+    frame = _finish(frame, labels, ends, lenient, nulled)
+    _warn(unknown, nulled, as_json)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Reshaping
+
+
+def _leaf_columns(expr: pl.Expr, dtype: Any, name: str, sep: str) -> Iterator[pl.Expr]:
+    if isinstance(dtype, pl.Struct):
+        for field in dtype.fields:
+            yield from _leaf_columns(
+                expr.struct.field(field.name), field.dtype, f"{name}{sep}{field.name}", sep
+            )
+    else:
+        yield expr.alias(name)
+
+
+def flatten(frame: FrameT, separator: str = "_") -> FrameT:
+    """Return ``frame`` with every struct column replaced by one column per leaf.
+
+    Leaf columns are named by their path joined with ``separator``; list columns are kept
+    as they are.
+
+    Parameters
+    ----------
+    frame
+        A frame from :func:`read_pages` (or any frame), eager or lazy.
+    separator
+        What joins the parts of a leaf's path.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame(
+    ...     {"device_id": ["d1", "d2"],
+    ...      "rtt": [{"rtt_us": {"downstream": 900, "upstream": 1100}}, None]}
+    ... )
+    >>> flatten(frame)
+    shape: (2, 3)
+    ┌───────────┬───────────────────────┬─────────────────────┐
+    │ device_id ┆ rtt_rtt_us_downstream ┆ rtt_rtt_us_upstream │
+    │ ---       ┆ ---                   ┆ ---                 │
+    │ str       ┆ i64                   ┆ i64                 │
+    ╞═══════════╪═══════════════════════╪═════════════════════╡
+    │ d1        ┆ 900                   ┆ 1100                │
+    │ d2        ┆ null                  ┆ null                │
+    └───────────┴───────────────────────┴─────────────────────┘
+    """
+    schema = frame.collect_schema()
+    columns = [
+        expr
+        for name, dtype in schema.items()
+        for expr in _leaf_columns(pl.col(name), dtype, name, separator)
+    ]
+    return frame.select(columns)
+
+
+def app_usage(frame: FrameT) -> FrameT:
+    """Return per-app CPU and RAM use as a long frame.
+
+    Merges ``cpu_pct_by_app`` and ``ram_used_pct_by_app`` into one row per device, timestamp
+    and app: ``device_id, timestamp, app, cpu_pct, ram_used_pct`` (null where an app appears in
+    one list only). An app listed twice in one record (several processes) is summed.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, timezone
+    >>> frame = pl.DataFrame(
+    ...     {"device_id": ["d1"], "timestamp": [datetime(2026, 11, 18, tzinfo=timezone.utc)],
+    ...      "cpu_pct_by_app": [[{"cpu_pct": 7.5, "name": "zoom"},
+    ...                          {"cpu_pct": 2.0, "name": "slack"}]],
+    ...      "ram_used_pct_by_app": [[{"name": "zoom", "ram_used_pct": 11.0}]]}
+    ... )
+    >>> app_usage(frame)
+    shape: (2, 5)
+    ┌───────────┬─────────────────────────┬───────┬─────────┬──────────────┐
+    │ device_id ┆ timestamp               ┆ app   ┆ cpu_pct ┆ ram_used_pct │
+    │ ---       ┆ ---                     ┆ ---   ┆ ---     ┆ ---          │
+    │ str       ┆ datetime[μs, UTC]       ┆ str   ┆ f64     ┆ f64          │
+    ╞═══════════╪═════════════════════════╪═══════╪═════════╪══════════════╡
+    │ d1        ┆ 2026-11-18 00:00:00 UTC ┆ slack ┆ 2.0     ┆ null         │
+    │ d1        ┆ 2026-11-18 00:00:00 UTC ┆ zoom  ┆ 7.5     ┆ 11.0         │
+    └───────────┴─────────────────────────┴───────┴─────────┴──────────────┘
+    """
+    keys = ["device_id", "timestamp", "app"]
+
+    def long(column: str, value: str) -> FrameT:
+        return (
+            frame.select("device_id", "timestamp", column)
+            .explode(column)
+            .filter(pl.col(column).is_not_null())
+            .select(
+                "device_id",
+                "timestamp",
+                pl.col(column).struct.field("name").alias("app"),
+                pl.col(column).struct.field(value).alias(value),
+            )
+            .group_by(keys)
+            .agg(pl.when(pl.col(value).count() > 0).then(pl.col(value).sum()).alias(value))
+        )
+
+    merged = long("cpu_pct_by_app", "cpu_pct").join(
+        long("ram_used_pct_by_app", "ram_used_pct"),
+        on=keys,
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
+    )
+    return merged.select(*keys, "cpu_pct", "ram_used_pct").sort(keys, nulls_last=True)

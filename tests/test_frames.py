@@ -1,0 +1,525 @@
+"""read_pages, flatten and app_usage."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import dexkit
+from dexkit import (
+    APIError,
+    CoercionWarning,
+    ConfigError,
+    PageError,
+    RecordError,
+    UnknownFieldsWarning,
+)
+from dexkit.schema import SCHEMA, empty_frame
+
+
+def ip(address: str = "10.0.0.2", version: Any = 1) -> dict[str, Any]:
+    return {
+        "address": address,
+        "asn": 3320,
+        "aso": "Deutsche Telekom AG",
+        "location": {"city": "Frankfurt", "country_iso": "DE", "state_iso": "HE", "zip": "60311"},
+        "name": "dtag",
+        "netmask": "255.255.255.0",
+        "version": version,
+    }
+
+
+def directional(down: int, up: int) -> dict[str, int]:
+    return {"downstream": down, "upstream": up}
+
+
+def full_record(device: str = "d1", **changes: Any) -> dict[str, Any]:
+    """A record with every one of the 43 fields, as the API sends it."""
+    record: dict[str, Any] = {
+        "colo": "FRA",
+        "deviceId": device,
+        "mode": "warp",
+        "platform": "windows",
+        "status": "connected",
+        "timestamp": "2026-11-18 13:00:00+00",
+        "version": "2025.10.186.0",
+        "alwaysOn": True,
+        "batteryCharging": False,
+        "batteryCycles": 112,
+        "batteryPct": 87,
+        "connectionType": "wifi",
+        "cpuPct": 12.5,
+        "cpuPctByApp": [{"cpu_pct": 7.5, "name": "zoom"}, {"cpu_pct": 3, "name": "chrome"}],
+        "deviceIpv4": ip(),
+        "deviceIpv6": ip("2001:db8::2", 2),
+        "deviceName": "LAPTOP-7",
+        "deviceRegistration": "reg-old",
+        "diskReadBps": 1200,
+        "diskUsagePct": 61.2,
+        "diskWriteBps": 800,
+        "dohSubdomain": "acme",
+        "estimatedLossPct": 0.4,
+        "firewallEnabled": True,
+        "gatewayIpv4": ip("10.0.0.1"),
+        "gatewayIpv6": ip("2001:db8::1", 2),
+        "handshakeLatencyMs": 38,
+        "ispIpv4": ip("84.1.2.3"),
+        "ispIpv6": ip("2a00::3", 2),
+        "metal": "fra06",
+        "networkRcvdBps": 52000,
+        "networkSentBps": 13000,
+        "networkSsid": "acme-corp",
+        "personEmail": "ada.lovelace@example.com",
+        "ramAvailableKb": 4_100_000,
+        "ramUsedPct": 55,
+        "ramUsedPctByApp": [{"name": "zoom", "ram_used_pct": 11.5}],
+        "registrationId": "reg-1",
+        "rtt": {
+            "minRttUs": directional(9000, 9100),
+            "rttUs": directional(12000, 12500),
+            "rttVarUs": directional(300, 310),
+        },
+        "switchLocked": False,
+        "tunnelStats": {
+            "bytesLost": directional(10, 20),
+            "bytesReceived": directional(10_000, 20_000),
+            "bytesRetransmitted": directional(1, 2),
+            "bytesSent": directional(30_000, 40_000),
+            "packetsLost": directional(1, 0),
+            "packetsReceived": directional(100, 200),
+            "packetsRetransmitted": directional(0, 1),
+            "packetsSent": directional(300, 400),
+            "statsWindowMs": 60000,
+        },
+        "tunnelType": "masque",
+        "wifiStrengthDbm": -61,
+    }
+    record.update(changes)
+    return record
+
+
+def minimal_record(device: str = "d1", **changes: Any) -> dict[str, Any]:
+    record = {
+        "colo": "SJC",
+        "deviceId": device,
+        "mode": "proxy",
+        "platform": "mac",
+        "status": "disconnected",
+        "timestamp": "2026-11-18 13:10:00+00",
+        "version": "2025.9.558.0",
+    }
+    record.update(changes)
+    return record
+
+
+def page(records: list[Any], *, number: int = 1, total: int | None = None, **extra: Any) -> bytes:
+    body: dict[str, Any] = {
+        "success": True,
+        "errors": [],
+        "messages": [],
+        "result": records,
+        "result_info": {
+            "count": len(records),
+            "page": number,
+            "per_page": 50,
+            "total_count": total if total is not None else len(records),
+            "total_pages": 1,
+        },
+    }
+    body.update(extra)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# the happy path
+
+
+def test_full_record_loads_with_the_exact_schema() -> None:
+    frame = dexkit.read_pages(page([full_record(), minimal_record()]))
+    assert frame.schema == SCHEMA
+    assert frame.height == 2
+    row = frame.row(0, named=True)
+    assert row["device_id"] == "d1"
+    assert row["timestamp"] == datetime(2026, 11, 18, 13, tzinfo=UTC)
+    assert row["battery_pct"] == 87.0  # a Go-style int in a float field
+    assert row["cpu_pct_by_app"] == [
+        {"cpu_pct": 7.5, "name": "zoom"},
+        {"cpu_pct": 3.0, "name": "chrome"},
+    ]
+    assert row["isp_ipv4"]["location"]["city"] == "Frankfurt"
+    assert row["device_ipv6"]["version"] == 2
+    assert row["rtt"]["min_rtt_us"] == {"downstream": 9000, "upstream": 9100}
+    assert row["tunnel_stats"]["bytes_sent"]["downstream"] == 30_000
+    assert row["tunnel_stats"]["stats_window_ms"] == 60000
+    assert row["registration_id"] == "reg-1"
+    assert row["handshake_latency_ms"] == 38.0
+    minimal = frame.row(1, named=True)
+    assert minimal["rtt"] is None
+    assert minimal["cpu_pct"] is None
+    assert minimal["cpu_pct_by_app"] is None
+
+
+def test_rows_keep_page_order_across_pages() -> None:
+    pages = [page([minimal_record(f"d{p}{i}") for i in range(3)], number=p) for p in range(1, 4)]
+    frame = dexkit.read_pages(pages)
+    assert frame.get_column("device_id").to_list() == [
+        f"d{p}{i}" for p in (1, 2, 3) for i in range(3)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-10-11 00:00:00+00", datetime(2023, 10, 11, tzinfo=UTC)),
+        ("2023-10-11T00:00:00Z", datetime(2023, 10, 11, tzinfo=UTC)),
+        ("2023-10-11T00:00:00.250Z", datetime(2023, 10, 11, 0, 0, 0, 250_000, tzinfo=UTC)),
+        ("2023-10-11T02:30:00+02:00", datetime(2023, 10, 11, 0, 30, tzinfo=UTC)),
+        ("2023-10-11T02:30:00+0200", datetime(2023, 10, 11, 0, 30, tzinfo=UTC)),
+        ("2023-10-10 19:00:00-05", datetime(2023, 10, 11, tzinfo=UTC)),
+        ("2023-10-11T00:00:00", datetime(2023, 10, 11, tzinfo=UTC)),
+        (1697000000000, datetime(2023, 10, 11, 4, 53, 20, tzinfo=UTC)),
+        ("1697000000000", datetime(2023, 10, 11, 4, 53, 20, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_forms_all_load_as_utc(text: Any, expected: datetime) -> None:
+    frame = dexkit.read_pages(page([minimal_record(timestamp=text)]))
+    assert frame.get_column("timestamp").to_list() == [expected]
+    assert frame.schema["timestamp"] == pl.Datetime("us", "UTC")
+
+
+def test_mixed_timestamp_forms_in_one_page() -> None:
+    records = [
+        minimal_record("a", timestamp="2023-10-11 00:00:00+00"),
+        minimal_record("b", timestamp="2023-10-11T00:00:00Z"),
+        minimal_record("c", timestamp=1697000000000),
+    ]
+    stamps = dexkit.read_pages(page(records)).get_column("timestamp").to_list()
+    assert stamps[0] == stamps[1] == datetime(2023, 10, 11, tzinfo=UTC)
+    assert stamps[2] == datetime(2023, 10, 11, 4, 53, 20, tzinfo=UTC)
+
+
+def test_negative_handshake_latency_is_null() -> None:
+    records = [full_record("a", handshakeLatencyMs=-1), full_record("b", handshakeLatencyMs=12.5)]
+    latency = dexkit.read_pages(page(records)).get_column("handshake_latency_ms").to_list()
+    assert latency == [None, 12.5]
+
+
+def test_deprecated_device_registration_fills_registration_id() -> None:
+    old = minimal_record("a", deviceRegistration="reg-old")
+    both = minimal_record("b", deviceRegistration="reg-old", registrationId="reg-new")
+    frame = dexkit.read_pages(page([old, both]))
+    assert frame.get_column("registration_id").to_list() == ["reg-old", "reg-new"]
+    assert frame.get_column("device_registration").to_list() == ["reg-old", "reg-old"]
+
+
+def test_null_and_missing_optional_fields_are_null() -> None:
+    record = full_record(cpuPct=None, rtt=None, deviceIpv6=None, cpuPctByApp=None)
+    del record["batteryPct"], record["tunnelStats"]
+    record["ispIpv4"]["location"] = None
+    row = dexkit.read_pages(page([record])).row(0, named=True)
+    for column in (
+        "cpu_pct",
+        "rtt",
+        "device_ipv6",
+        "cpu_pct_by_app",
+        "battery_pct",
+        "tunnel_stats",
+    ):
+        assert row[column] is None, column
+    assert row["isp_ipv4"]["location"] is None
+    assert row["isp_ipv4"]["asn"] == 3320
+
+
+# --------------------------------------------------------------------------------------------
+# older and newer shapes
+
+
+def test_older_shapes_load() -> None:
+    older = full_record(
+        cpuPctByApp=[[{"cpu_pct": 7.5, "name": "zoom"}], [{"cpu_pct": 1, "name": "slack"}]],
+        ramUsedPctByApp=[[{"name": "zoom", "ram_used_pct": 11.5}]],
+        deviceIpv4=ip(version="1"),
+        ispIpv6=ip("2a00::3", version="ipv6"),
+    )
+    row = dexkit.read_pages(page([older])).row(0, named=True)
+    assert row["cpu_pct_by_app"] == [
+        {"cpu_pct": 7.5, "name": "zoom"},
+        {"cpu_pct": 1.0, "name": "slack"},
+    ]
+    assert row["ram_used_pct_by_app"] == [{"name": "zoom", "ram_used_pct": 11.5}]
+    assert row["device_ipv4"]["version"] == 1
+    assert row["isp_ipv6"]["version"] == 2
+
+
+def test_unknown_fields_are_kept_and_named_once() -> None:
+    records = [
+        full_record("a", newMetric=3, rtt={"rttUs": {"upstream": 5, "jitterUs": 7}}),
+        full_record("b", newMetric=4),
+    ]
+    with pytest.warns(UnknownFieldsWarning) as caught:
+        frame = dexkit.read_pages([page(records), page([full_record("c", newMetric=5)])])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "newMetric (→ new_metric)" in message
+    assert "rtt.rttUs.jitterUs (→ rtt.rtt_us.jitter_us)" in message
+    assert frame.columns[:43] == SCHEMA.names()
+    assert frame.get_column("new_metric").to_list() == [3, 4, 5]
+    assert frame.row(0, named=True)["rtt"]["rtt_us"] == {
+        "downstream": None,
+        "upstream": 5,
+        "jitter_us": 7,
+    }
+
+
+def test_unknown_fields_that_change_type_are_kept_as_json_text() -> None:
+    records = [full_record("a", surprise=1), full_record("b", surprise="x"), full_record("c")]
+    with pytest.warns(UnknownFieldsWarning, match="as JSON text"):
+        frame = dexkit.read_pages(page(records))
+    assert frame.get_column("surprise").to_list() == ["1", '"x"', None]
+
+
+def test_unknown_envelope_fields_are_ignored() -> None:
+    frame = dexkit.read_pages(page([minimal_record()], cursor="abc"))
+    assert frame.height == 1
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+
+
+def _raises(exc: type[Exception], pages: Any, **kwargs: Any) -> Any:
+    with pytest.raises(exc) as info:
+        dexkit.read_pages(pages, **kwargs)
+    return info.value
+
+
+def test_success_false_raises_with_cloudflare_codes() -> None:
+    failure = json.dumps(
+        {
+            "success": False,
+            "errors": [{"code": 1004, "message": "DEX: invalid time range"}],
+            "messages": [],
+            "result": None,
+        }
+    ).encode()
+    error = _raises(APIError, [page([minimal_record()]), failure])
+    assert error.codes == [1004]
+    assert error.messages == ["DEX: invalid time range"]
+    assert error.page == 2
+    assert "[1004] DEX: invalid time range" in str(error)
+    assert "page 2" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "HTML"),
+        (b'{"success":true,"errors":[],"result":[{"deviceId":"a"', "truncated JSON"),
+        (b'{"success":true,"errors":[]}', "no 'result'"),
+        (b'{"success":true,"result":null}', "no 'result'"),
+        (b'{"success":true,"result":{"deviceId":"a"}}', "should be a list"),
+        (b"[1, 2]", "JSON list"),
+        (b"", "empty"),
+        (b"   \n", "empty"),
+    ],
+)
+def test_bad_pages_raise_page_error_naming_the_page(body: bytes, words: str) -> None:
+    error = _raises(PageError, [page([minimal_record()]), body])
+    assert error.page == 2
+    assert words in str(error)
+    assert not isinstance(error, RecordError)
+
+
+def test_bad_gzip_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "page-00001.json.gz"
+    bad.write_bytes(gzip.compress(page([minimal_record()]))[:30])
+    error = _raises(PageError, bad)
+    assert error.page == str(bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("cpuPct", "12", "expected a number"),
+        ("cpuPct", True, "expected a number"),
+        ("cpuPctByApp", {"name": "zoom"}, "expected a list"),
+        ("rtt", [1, 2], "expected an object"),
+        ("alwaysOn", "yes", "expected true or false"),
+        ("batteryCycles", 1.5, "expected an integer"),
+        ("deviceName", 7, "expected a string"),
+        ("timestamp", {"t": 1}, "timestamp"),
+        ("timestamp", "yesterday", "cannot read this timestamp"),
+    ],
+)
+def test_wrong_typed_values_raise_record_error_naming_everything(
+    field: str, value: Any, reason: str
+) -> None:
+    records = [full_record("a"), full_record("b", **{field: value})]
+    error = _raises(RecordError, [page([full_record("z")]), page(records)])
+    assert (error.page, error.record, error.field, error.value) == (2, 1, field, value)
+    assert reason in str(error)
+    assert f"page 2: record 1, field '{field}'" in str(error)
+
+
+def test_nested_wrong_type_names_the_dotted_field() -> None:
+    record = full_record()
+    record["tunnelStats"]["bytesSent"]["upstream"] = "lots"
+    error = _raises(RecordError, page([record]))
+    assert error.field == "tunnelStats.bytesSent.upstream"
+    assert error.record == 0
+
+
+def test_missing_required_field_raises() -> None:
+    record = minimal_record()
+    del record["deviceId"]
+    error = _raises(RecordError, page([minimal_record("ok"), record]))
+    assert (error.record, error.field) == (1, "deviceId")
+    assert "required" in str(error)
+
+
+def test_lenient_mode_nulls_wrong_values_and_counts_them() -> None:
+    records = [
+        full_record("a", cpuPct="12"),
+        full_record("b", cpuPct="high", alwaysOn="yes"),
+        full_record("c", timestamp="not a time"),
+        full_record("d"),
+    ]
+    with pytest.warns(CoercionWarning) as caught:
+        frame = dexkit.read_pages(page(records), on_error="null")
+    assert frame.height == 4
+    assert frame.get_column("cpu_pct").to_list() == [None, None, 12.5, 12.5]
+    assert frame.get_column("always_on").to_list() == [True, None, True, True]
+    assert frame.get_column("timestamp").null_count() == 1
+    message = str(caught[0].message)
+    assert "4 wrong-typed or missing value(s)" in message
+    assert "cpuPct (2)" in message
+    assert "alwaysOn (1)" in message
+    assert "timestamp (1)" in message
+
+
+def test_lenient_mode_keeps_a_row_for_a_record_that_is_not_an_object() -> None:
+    with pytest.warns(CoercionWarning, match="<record>"):
+        frame = dexkit.read_pages(page([minimal_record(), "junk"]), on_error="null")
+    assert frame.height == 2
+    assert frame.row(1, named=True)["device_id"] is None
+
+
+def test_on_error_is_validated() -> None:
+    with pytest.raises(ConfigError, match="on_error"):
+        dexkit.read_pages(page([]), on_error="ignore")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# sources
+
+
+def test_empty_inputs_give_the_full_schema() -> None:
+    assert_frame_equal(dexkit.read_pages([]), empty_frame())
+    assert_frame_equal(dexkit.read_pages(page([])), empty_frame())
+    assert_frame_equal(dexkit.read_pages([page([]), page([])]), empty_frame())
+
+
+def test_files_directories_globs_and_gzip(tmp_path: Path) -> None:
+    pages = [page([minimal_record(f"d{i}")], number=i) for i in range(1, 5)]
+    store = tmp_path / "store"
+    (store / "raw" / "2026-11-18T13").mkdir(parents=True)
+    (store / "manifest.json").write_text('{"not": "a page"}')
+    (store / "notes.txt").write_text("ignored")
+    for i, body in enumerate(pages, start=1):
+        target = store / "raw" / "2026-11-18T13" / f"page-{i:05d}.json"
+        if i % 2:
+            target.with_suffix(".json.gz").write_bytes(gzip.compress(body))
+        else:
+            target.write_bytes(body + b"\n")
+    expected = ["d1", "d2", "d3", "d4"]
+    assert dexkit.read_pages(store).get_column("device_id").to_list() == expected
+    assert dexkit.read_pages(str(store / "**" / "*.json*")).height == 4
+    one = store / "raw" / "2026-11-18T13" / "page-00001.json.gz"
+    assert dexkit.read_pages(one).get_column("device_id").to_list() == ["d1"]
+    assert dexkit.read_pages([one, one]).height == 2
+    gz_bytes = gzip.compress(pages[0])
+    assert dexkit.read_pages(gz_bytes).height == 1
+
+
+def test_missing_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        dexkit.read_pages(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="read_pages"):
+        dexkit.read_pages(42)  # type: ignore[arg-type]
+
+
+def test_pretty_printed_pages_with_newlines_load() -> None:
+    body = json.dumps(json.loads(page([full_record("a"), full_record("b")])), indent=2)
+    assert dexkit.read_pages(body.encode()).height == 2
+
+
+# --------------------------------------------------------------------------------------------
+# flatten and app_usage
+
+
+def test_flatten_gives_one_column_per_leaf_and_keeps_lists() -> None:
+    frame = dexkit.read_pages(page([full_record(), minimal_record("m")]))
+    flat = dexkit.flatten(frame)
+    for column in (
+        "device_ipv4_location_city",
+        "tunnel_stats_bytes_sent_downstream",
+        "rtt_min_rtt_us_upstream",
+        "tunnel_stats_stats_window_ms",
+        "cpu_pct_by_app",
+    ):
+        assert column in flat.columns
+    assert not any(isinstance(d, pl.Struct) for d in flat.schema.values())
+    assert flat.get_column("rtt_min_rtt_us_upstream").to_list() == [9100, None]
+    assert flat.get_column("device_ipv4_location_city").to_list() == ["Frankfurt", None]
+    # 120 leaves in the record; the two per-app lists stay lists
+    assert flat.width == 120 - 4 + 2
+    lazy = dexkit.flatten(frame.lazy(), separator=".")
+    assert isinstance(lazy, pl.LazyFrame)
+    assert "isp_ipv4.location.city" in lazy.collect_schema().names()
+
+
+def test_app_usage_merges_both_lists() -> None:
+    records = [
+        full_record("a"),
+        full_record(
+            "b",
+            cpuPctByApp=[{"cpu_pct": 4, "name": "zoom"}, {"cpu_pct": 1.5, "name": "zoom"}],
+            ramUsedPctByApp=[{"name": "slack", "ram_used_pct": 2.5}],
+        ),
+        minimal_record("c"),
+    ]
+    frame = dexkit.read_pages(page(records))
+    t = datetime(2026, 11, 18, 13, tzinfo=UTC)
+    expected = pl.DataFrame(
+        {
+            "device_id": ["a", "a", "b", "b"],
+            "timestamp": [t] * 4,
+            "app": ["chrome", "zoom", "slack", "zoom"],
+            "cpu_pct": [3.0, 7.5, None, 5.5],
+            "ram_used_pct": [None, 11.5, 2.5, None],
+        },
+        schema_overrides={"timestamp": pl.Datetime("us", "UTC")},
+    )
+    assert_frame_equal(dexkit.app_usage(frame), expected)
+    assert_frame_equal(dexkit.app_usage(frame.lazy()).collect(), expected)
+
+
+def test_app_usage_of_an_empty_frame() -> None:
+    out = dexkit.app_usage(empty_frame())
+    assert out.columns == ["device_id", "timestamp", "app", "cpu_pct", "ram_used_pct"]
+    assert out.height == 0
+
+
+def test_read_pages_does_not_mutate_nor_depend_on_input_identity() -> None:
+    records = [full_record()]
+    before = copy.deepcopy(records)
+    dexkit.read_pages(page(records))
+    assert records == before
