@@ -1,0 +1,49 @@
+# dexkit's build glue. `make demo` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dexkit-installed
+
+.PHONY: install demo test lint typecheck unit bench lab browser clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Debian's Chromium for the browser tests (no browser download): installed when missing and
+# when this machine allows it (root with apt-get).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "warning: chromium is missing and cannot be installed here; browser tests will fail"; fi
+
+demo: install
+	$(BIN)/dexkit demo
+
+lint: install
+	$(BIN)/ruff check dexkit tests benchmarks
+	$(BIN)/ruff format --check dexkit tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install browser
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
