@@ -43,7 +43,7 @@ from dexkit.errors import (
     RecordError,
     UnknownFieldsWarning,
 )
-from dexkit.schema import RECORD, REQUIRED, SCHEMA, Spec, empty_frame, snake_case
+from dexkit.schema import RECORD, REQUIRED, Spec, empty_frame, snake_case
 
 __all__ = ["app_usage", "flatten", "read_pages"]
 
@@ -86,34 +86,44 @@ _ENVELOPE_ARROW = pa.schema(
 )
 
 
-def _renamed(dtype: pa.DataType, known: Spec | None, path: str, unknown: list[str]) -> pa.DataType:
-    """Return ``dtype`` with every struct field renamed to snake_case; collect unknown paths.
+def _renamed(
+    dtype: pa.DataType, known: Spec | None, path: str, unknown: list[tuple[str, str]], to: str = ""
+) -> pa.DataType:
+    """Return ``dtype`` with every struct field renamed to snake_case.
 
-    An unknown field holding only empty objects (``{}``) has no values to keep: it becomes a
-    null column.
+    Collects ``(API path, column path)`` of every field the schema does not know. An unknown
+    field whose snake_case name is taken keeps its own name, or gets a ``_`` suffix until it is
+    unique. An unknown field holding only empty objects (``{}``) has no values to keep: it
+    becomes a null column.
     """
     if pa.types.is_struct(dtype) and dtype.num_fields == 0:
         return pa.null()
     if pa.types.is_struct(dtype):
         spec = known if isinstance(known, dict) else None
         fields = []
-        taken = set()
+        taken: set[str] = set()
         for field in (dtype.field(i) for i in range(dtype.num_fields)):
             sub = spec.get(field.name) if spec is not None else None
-            if spec is not None and field.name not in spec:
-                unknown.append(f"{path}{field.name}")
             name = snake_case(field.name)
-            if name in taken:  # an unknown field whose snake_case name is taken keeps its own
+            is_unknown = spec is not None and field.name not in spec
+            if is_unknown and name in taken:
                 name = field.name
+                while name in taken:
+                    name += "_"
             taken.add(name)
+            if is_unknown:
+                unknown.append((f"{path}{field.name}", f"{to}{name}"))
             fields.append(
-                pa.field(name, _renamed(field.type, sub, f"{path}{field.name}.", unknown))
+                pa.field(
+                    name,
+                    _renamed(field.type, sub, f"{path}{field.name}.", unknown, f"{to}{name}."),
+                )
             )
         return pa.struct(fields)
     if pa.types.is_list(dtype):
         item = known[0] if isinstance(known, list) else None
-        items = f"{path[:-1]}[]." if path else ""
-        return pa.list_(_renamed(dtype.value_type, item, items, unknown))
+        items, items_to = (f"{path[:-1]}[].", f"{to[:-1]}[].") if path else ("", "")
+        return pa.list_(_renamed(dtype.value_type, item, items, unknown, items_to))
     return dtype
 
 
@@ -420,7 +430,7 @@ _TIMESTAMP = (
 _EPOCH_MS = pl.col("timestamp").str.contains(r"^-?\d{9,}$")
 
 
-def _records_frame(table: pa.Table) -> tuple[pl.DataFrame, list[str], list[int]]:
+def _records_frame(table: pa.Table) -> tuple[pl.DataFrame, list[tuple[str, str]], list[int]]:
     """Flatten the pages' result lists into a frame with snake_case names.
 
     Returns the frame, the API paths of unknown fields, and the cumulative record counts of
@@ -432,7 +442,7 @@ def _records_frame(table: pa.Table) -> tuple[pl.DataFrame, list[str], list[int]]
     for length in lengths:
         total += length or 0
         ends.append(total)
-    unknown: list[str] = []
+    unknown: list[tuple[str, str]] = []
     target = _renamed(result.type, [RECORD], "", unknown)
     renamed = pa.chunked_array([_rebuild(chunk, target) for chunk in result.chunks], type=target)
     series = pl.from_arrow(pc.list_flatten(renamed))
@@ -485,15 +495,13 @@ def _finish(
         pl.when(pl.col("handshake_latency_ms") >= 0).then(pl.col("handshake_latency_ms")),
         pl.coalesce("registration_id", "device_registration").alias("registration_id"),
     )
-    extra = [c for c in out.columns if c not in SCHEMA]
-    return out.select(*SCHEMA.names(), *extra)
+    # Arrow put the explicit schema's fields first, inferred ones after: SCHEMA order, then extras
+    return out
 
 
-def _warn(unknown: Sequence[str], nulled: Counter[str], as_json: bool) -> None:
+def _warn(unknown: Sequence[tuple[str, str]], nulled: Counter[str], as_json: bool) -> None:
     if unknown:
-        names = ", ".join(
-            f"{p} (→ {'.'.join(snake_case(x) for x in p.split('.'))})" for p in unknown
-        )
+        names = ", ".join(f"{api} (→ {column})" for api, column in unknown)
         how = " as JSON text" if as_json else ""
         warnings.warn(
             f"{len(unknown)} field(s) not in dexkit's schema were kept{how}: {names}",
@@ -660,10 +668,10 @@ def flatten(frame: FrameT, separator: str = "_") -> FrameT:
     └───────────┴───────────────────────┴─────────────────────┘
     """
     schema = frame.collect_schema()
-    columns = [
+    columns = [  # pl.nth: a column named "*" or "^…$" must not act as a wildcard or regex
         expr
-        for name, dtype in schema.items()
-        for expr in _leaf_columns(pl.col(name), dtype, name, separator)
+        for i, (name, dtype) in enumerate(schema.items())
+        for expr in _leaf_columns(pl.nth(i), dtype, name, separator)
     ]
     return frame.select(columns)
 
