@@ -1,8 +1,13 @@
-"""dexkit: look at a Cloudflare Zero Trust fleet through DEX fleet-status device records."""
+"""dexkit: look at a Cloudflare Zero Trust fleet through DEX fleet-status device records.
+
+``import dexkit`` stays light (Polars, pyarrow, orjson): the modules that need Altair, ipywidgets,
+Jinja2 or tqdm import them only when used.
+"""
 
 from __future__ import annotations
 
-from dexkit import schema
+from dexkit import dataset, health, schema
+from dexkit.dataset import DatasetWrite, colos, scan_dataset, write_dataset
 from dexkit.errors import (
     APIError,
     AuthError,
@@ -22,6 +27,21 @@ from dexkit.errors import (
     UnknownFieldsWarning,
 )
 from dexkit.frames import app_usage, flatten, read_pages
+from dexkit.health import (
+    Grading,
+    Rules,
+    compare_windows,
+    hotspots,
+    latest,
+    outliers,
+    stale,
+    status_counts,
+    summarize,
+    timeline,
+    top_apps,
+    unhealthy,
+    version_drift,
+)
 from dexkit.schema import SCHEMA
 
 __version__ = "0.1.0"
@@ -34,19 +54,38 @@ __all__ = [
     "CoercionWarning",
     "ConfigError",
     "CredentialsError",
+    "DatasetWrite",
     "DexkitError",
     "DexkitWarning",
+    "Grading",
     "NotFoundError",
     "PageError",
     "QueryError",
     "RateLimitError",
     "RecordError",
+    "Rules",
     "ServerError",
     "TransportError",
     "UnknownFieldsWarning",
     "__version__",
     "app_usage",
+    "colos",
+    "compare_windows",
+    "dataset",
     "flatten",
+    "health",
+    "hotspots",
+    "latest",
+    "outliers",
     "read_pages",
+    "scan_dataset",
     "schema",
+    "stale",
+    "status_counts",
+    "summarize",
+    "timeline",
+    "top_apps",
+    "unhealthy",
+    "version_drift",
+    "write_dataset",
 ]

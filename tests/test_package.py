@@ -30,6 +30,26 @@ EXPORTED = {
     "flatten",
     "read_pages",
     "schema",
+    # health and dataset
+    "DatasetWrite",
+    "Grading",
+    "Rules",
+    "colos",
+    "compare_windows",
+    "dataset",
+    "health",
+    "hotspots",
+    "latest",
+    "outliers",
+    "scan_dataset",
+    "stale",
+    "status_counts",
+    "summarize",
+    "timeline",
+    "top_apps",
+    "unhealthy",
+    "version_drift",
+    "write_dataset",
 }
 
 

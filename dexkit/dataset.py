@@ -1,0 +1,408 @@
+"""Fetched device records on disk: a hive-partitioned Parquet dataset, and the colo table.
+
+:func:`write_dataset` stores frames of :func:`dexkit.read_pages` under ``root`` with one
+directory per UTC day and source (``last_seen``, ``hourly``, ``raw``)::
+
+    root/
+      date=2026-03-01/
+        source=hourly/data.parquet
+        source=raw/data.parquet
+      date=2026-03-02/
+        source=raw/data.parquet
+
+:func:`scan_dataset` reads it back as a ``LazyFrame`` (with ``date`` and ``source`` columns) for
+Polars' streaming engine, so that a week of raw records is summarized without loading it::
+
+    from dexkit import health
+    frame = scan_dataset("fleet/", source="raw")
+    health.summarize(frame, by="colo").collect(engine="streaming")
+
+The layout is plain hive partitioning and plain Parquet (zstd, timestamps as UTC microseconds,
+nested structs and lists as Parquet groups), so other engines read it as is:
+
+- DuckDB: ``SELECT * FROM read_parquet('fleet/**/*.parquet', hive_partitioning = true)``
+- Spark: ``spark.read.parquet("fleet/")`` (``date`` and ``source`` become partition columns)
+- pyarrow: ``pyarrow.dataset.dataset("fleet/", format="parquet", partitioning="hive")``
+
+Re-writing is idempotent
+------------------------
+Each partition holds one file, ``data.parquet``. Writing to a partition that exists merges
+(``mode="merge"``, the default): the existing rows and the new ones are combined and
+deduplicated on ``key`` (``device_id`` and ``timestamp``: a device reports once per
+timestamp), the new row winning, and the result replaces the file atomically (it is written to a
+hidden temporary file first, then renamed). Writing the same records twice, or overlapping
+fetches, therefore never duplicates rows. ``mode="overwrite"`` replaces each partition the frame
+touches with the frame's rows. Partitions the frame does not touch are left alone. One writer at
+a time per dataset: two concurrent writers to the same partition can lose each other's rows.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from dexkit.errors import ConfigError
+from dexkit.schema import SCHEMA
+
+__all__ = ["DEFAULT_KEY", "PARTITIONS", "DatasetWrite", "colos", "scan_dataset", "write_dataset"]
+
+#: The columns that identify a record when partitions are merged.
+DEFAULT_KEY: tuple[str, ...] = ("device_id", "timestamp")
+#: The hive partition columns, outermost first.
+PARTITIONS: dict[str, pl.DataType] = {"date": pl.Date(), "source": pl.String()}
+
+_FILE = "data.parquet"
+_SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class DatasetWrite:
+    """What :func:`write_dataset` did.
+
+    Attributes
+    ----------
+    root
+        The dataset's directory.
+    partitions
+        The partitions written, as relative paths such as ``"date=2026-03-01/source=raw"``.
+    rows
+        Rows the written partitions hold now.
+    added
+        Net change in the dataset's row count: 0 when the same records are written again
+        (negative when ``mode="overwrite"`` replaced a partition with fewer rows).
+    """
+
+    root: Path
+    partitions: tuple[str, ...]
+    rows: int
+    added: int
+
+
+def _lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    if isinstance(frame, pl.DataFrame):
+        return frame.lazy()
+    if isinstance(frame, pl.LazyFrame):
+        return frame
+    raise ConfigError(
+        f"write_dataset() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
+    )
+
+
+def _check_source(value: object) -> str:
+    if not isinstance(value, str) or _SOURCE.fullmatch(value) is None:
+        raise ConfigError(
+            f"source must be a name made of letters, digits, '_', '.' and '-' (such as "
+            f"'last_seen', 'hourly' or 'raw'), got {value!r}"
+        )
+    return value
+
+
+def _utc_timestamp(schema: pl.Schema) -> pl.Expr:
+    dtype = schema["timestamp"]
+    if not isinstance(dtype, pl.Datetime):
+        raise ConfigError(f"the timestamp column must be a Datetime, got {dtype}")
+    if dtype.time_zone is None:
+        return pl.col("timestamp").dt.replace_time_zone("UTC")
+    return pl.col("timestamp").dt.convert_time_zone("UTC")
+
+
+def write_dataset(
+    frame: pl.DataFrame | pl.LazyFrame,
+    root: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    mode: Literal["merge", "overwrite"] = "merge",
+    key: Sequence[str] = DEFAULT_KEY,
+) -> DatasetWrite:
+    """Write device records into a hive-partitioned Parquet dataset (``date=…/source=…``).
+
+    Parameters
+    ----------
+    frame
+        Device records (``DataFrame`` or ``LazyFrame``; a ``LazyFrame`` is collected one
+        partition at a time). Every row needs a ``timestamp``; its UTC day is the ``date``
+        partition. An existing ``date`` column is replaced.
+    root
+        The dataset's directory (created if needed).
+    source
+        The ``source`` partition: ``"last_seen"``, ``"hourly"``, ``"raw"`` or another name.
+        ``None`` takes it from the frame's ``source`` column (a frame read back with
+        :func:`scan_dataset`); a given ``source`` replaces that column.
+    mode
+        ``"merge"`` (default) combines the rows with those already in each partition,
+        deduplicated on ``key`` (new rows win); ``"overwrite"`` replaces each partition the frame
+        touches.
+    key
+        The columns that identify a record when deduplicating.
+
+    Returns
+    -------
+    DatasetWrite
+
+    Raises
+    ------
+    ConfigError
+        Bad arguments, a missing ``timestamp``/``source``/key column, or rows without a
+        timestamp.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import polars as pl
+    >>> from dexkit.dataset import scan_dataset, write_dataset
+    >>> frame = pl.DataFrame({
+    ...     "device_id": ["a", "b", "a"],
+    ...     "timestamp": ["2026-03-01 23:00", "2026-03-01 23:30", "2026-03-02 00:10"],
+    ...     "cpu_pct": [12.0, 40.0, 15.0],
+    ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    >>> root = tempfile.mkdtemp()
+    >>> write_dataset(frame, root, source="raw").partitions
+    ('date=2026-03-01/source=raw', 'date=2026-03-02/source=raw')
+    >>> write_dataset(frame, root, source="raw").added  # the same records again: no duplicates
+    0
+    >>> scan_dataset(root).select("device_id", "cpu_pct", "date", "source").collect()
+    shape: (3, 4)
+    ┌───────────┬─────────┬────────────┬────────┐
+    │ device_id ┆ cpu_pct ┆ date       ┆ source │
+    │ ---       ┆ ---     ┆ ---        ┆ ---    │
+    │ str       ┆ f64     ┆ date       ┆ str    │
+    ╞═══════════╪═════════╪════════════╪════════╡
+    │ a         ┆ 12.0    ┆ 2026-03-01 ┆ raw    │
+    │ b         ┆ 40.0    ┆ 2026-03-01 ┆ raw    │
+    │ a         ┆ 15.0    ┆ 2026-03-02 ┆ raw    │
+    └───────────┴─────────┴────────────┴────────┘
+    >>> import shutil
+    >>> shutil.rmtree(root)
+    """
+    lf = _lazy(frame)
+    schema = lf.collect_schema()
+    if mode not in ("merge", "overwrite"):
+        raise ConfigError(f"write_dataset(): mode must be 'merge' or 'overwrite', got {mode!r}")
+    if "timestamp" not in schema:
+        raise ConfigError("write_dataset() needs a timestamp column to partition by date")
+    keys = [key] if isinstance(key, str) else list(key)
+    missing = [k for k in keys if k not in schema]
+    if not keys or missing:
+        raise ConfigError(
+            f"write_dataset(): key must name columns of the frame, missing: {missing or keys!r}"
+        )
+    if source is not None:
+        lf = lf.with_columns(pl.lit(_check_source(source)).alias("source"))
+    elif "source" not in schema:
+        raise ConfigError(
+            "write_dataset() needs source='last_seen', 'hourly' or 'raw' (or a source column)"
+        )
+    lf = lf.with_columns(_utc_timestamp(schema).alias("timestamp")).with_columns(
+        pl.col("timestamp").dt.date().alias("date"), pl.col("source").cast(pl.String)
+    )
+    parts = lf.select("date", "source").unique().collect().sort("date", "source")
+    if parts["date"].null_count():
+        raise ConfigError("write_dataset(): some rows have no timestamp; drop them first")
+    if parts["source"].null_count():
+        raise ConfigError("write_dataset(): some rows have no source; pass source=...")
+    for value in parts["source"]:
+        _check_source(value)
+
+    if isinstance(frame, pl.DataFrame) and parts.height > 1:
+        split = lf.collect().partition_by("date", "source", as_dict=True, include_key=False)
+        pieces = {(d, s): split[(d, s)] for d, s in parts.iter_rows()}
+    else:
+        pieces = {
+            (d, s): lf.filter((pl.col("date") == d) & (pl.col("source") == s))
+            .drop("date", "source")
+            .collect()
+            for d, s in parts.iter_rows()
+        }
+
+    base = Path(root)
+    written: list[str] = []
+    rows = added = 0
+    for (day, name), new in pieces.items():
+        relative = f"date={day.isoformat()}/source={name}"
+        kept, before = _write_partition(base / relative, new, mode=mode, key=keys)
+        written.append(relative)
+        rows += kept
+        added += kept - before
+    return DatasetWrite(root=base, partitions=tuple(written), rows=rows, added=added)
+
+
+def _write_partition(
+    directory: Path, new: pl.DataFrame, *, mode: str, key: list[str]
+) -> tuple[int, int]:
+    """Merge or overwrite one partition; return (rows now, rows before)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = sorted(directory.glob("*.parquet"))
+    before = 0
+    combined = new
+    if existing:
+        old = pl.read_parquet(existing, hive_partitioning=False)
+        before = old.height
+        if mode == "merge":
+            combined = pl.concat([old, new], how="diagonal_relaxed")
+    order = [c for c in ("timestamp", "device_id") if c in combined.columns]
+    combined = combined.unique(subset=key, keep="last", maintain_order=True).sort(
+        order, nulls_last=True, maintain_order=True
+    )
+    temporary = directory / f".{_FILE}.{uuid.uuid4().hex}.tmp"
+    try:
+        combined.write_parquet(temporary, compression="zstd", statistics=True)
+        os.replace(temporary, directory / _FILE)
+    finally:
+        temporary.unlink(missing_ok=True)
+    for path in existing:
+        if path.name != _FILE:
+            path.unlink(missing_ok=True)
+    return combined.height, before
+
+
+def _day(value: date | datetime | str | None, what: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is None else value.astimezone(UTC)).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError as exc:
+            raise ConfigError(f"{what}: {value!r} is not an ISO 8601 date") from exc
+    raise ConfigError(f"{what} must be a date, a datetime or an ISO string, got {value!r}")
+
+
+def scan_dataset(
+    root: str | os.PathLike[str],
+    *,
+    source: str | Sequence[str] | None = None,
+    start: date | datetime | str | None = None,
+    end: date | datetime | str | None = None,
+) -> pl.LazyFrame:
+    """Scan a dataset written by :func:`write_dataset` as a ``LazyFrame``.
+
+    Only the partitions asked for are read, and only the columns a query uses. Files written at
+    different times may hold different columns: the frame has them all (null where a file lacks
+    one). The partition columns ``date`` (Date) and ``source`` (String) come last.
+
+    Parameters
+    ----------
+    root
+        The dataset's directory.
+    source
+        Keep only this source or these sources.
+    start, end
+        Keep only the days from ``start`` to ``end``, both included (UTC dates; a datetime
+        counts by its UTC day).
+
+    Returns
+    -------
+    polars.LazyFrame
+        Collect it with ``engine="streaming"`` for data larger than memory. An empty dataset
+        (or no matching partition) gives an empty frame with :data:`dexkit.SCHEMA` plus the
+        partition columns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import polars as pl
+    >>> from dexkit.dataset import scan_dataset, write_dataset
+    >>> frame = pl.DataFrame({
+    ...     "device_id": ["a", "b"],
+    ...     "timestamp": ["2026-03-01 10:00", "2026-03-02 10:00"],
+    ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    >>> root = tempfile.mkdtemp()
+    >>> _ = write_dataset(frame, root, source="hourly")
+    >>> scan_dataset(root, start="2026-03-02").collect()
+    shape: (1, 4)
+    ┌───────────┬─────────────────────────┬────────────┬────────┐
+    │ device_id ┆ timestamp               ┆ date       ┆ source │
+    │ ---       ┆ ---                     ┆ ---        ┆ ---    │
+    │ str       ┆ datetime[μs, UTC]       ┆ date       ┆ str    │
+    ╞═══════════╪═════════════════════════╪════════════╪════════╡
+    │ b         ┆ 2026-03-02 10:00:00 UTC ┆ 2026-03-02 ┆ hourly │
+    └───────────┴─────────────────────────┴────────────┴────────┘
+    >>> import shutil
+    >>> shutil.rmtree(root)
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise ConfigError(f"scan_dataset(): {str(base)!r} is not a directory")
+    sources = None if source is None else {source} if isinstance(source, str) else set(source)
+    first, last = _day(start, "start"), _day(end, "end")
+    files: list[Path] = []
+    for path in sorted(base.glob("date=*/source=*/*.parquet")):
+        try:
+            day = date.fromisoformat(path.parent.parent.name.removeprefix("date="))
+        except ValueError:
+            continue
+        name = path.parent.name.removeprefix("source=")
+        if sources is not None and name not in sources:
+            continue
+        if (first is not None and day < first) or (last is not None and day > last):
+            continue
+        files.append(path)
+    if not files:
+        return pl.LazyFrame(schema={**SCHEMA, **PARTITIONS})
+    columns: dict[str, pl.DataType] = {}
+    for path in files:
+        for name, dtype in pl.read_parquet_schema(path).items():
+            if name not in columns or columns[name] == pl.Null:
+                columns[name] = dtype
+    return pl.scan_parquet(
+        files,
+        hive_partitioning=True,
+        hive_schema=PARTITIONS,
+        schema=columns,
+        missing_columns="insert",
+    )
+
+
+def colos() -> pl.DataFrame:
+    """Return Cloudflare's colos (data centers) with their city, country and coordinates.
+
+    Read from ``dexkit/data/colos.csv``, shipped with the package; its header names the sources.
+    Coordinates are those of the airport the IATA code names (null for the few colos whose code
+    is no airport's).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``iata`` (String, the colo code of the device records), ``city``, ``country`` (ISO
+        3166-1 alpha-2), ``latitude`` and ``longitude`` (Float64), ``icao`` (the airport whose
+        coordinates were used).
+
+    Examples
+    --------
+    >>> from dexkit.dataset import colos
+    >>> colos().filter(iata="FRA").select("iata", "city", "country")
+    shape: (1, 3)
+    ┌──────┬───────────┬─────────┐
+    │ iata ┆ city      ┆ country │
+    │ ---  ┆ ---       ┆ ---     │
+    │ str  ┆ str       ┆ str     │
+    ╞══════╪═══════════╪═════════╡
+    │ FRA  ┆ Frankfurt ┆ DE      │
+    └──────┴───────────┴─────────┘
+    """
+    data = resources.files("dexkit").joinpath("data", "colos.csv").read_bytes()
+    return pl.read_csv(
+        io.BytesIO(data),
+        comment_prefix="#",
+        schema={
+            "iata": pl.String,
+            "city": pl.String,
+            "country": pl.String,
+            "latitude": pl.Float64,
+            "longitude": pl.Float64,
+            "icao": pl.String,
+        },
+    )

@@ -1,0 +1,234 @@
+"""Tests of dexkit.dataset: the hive-partitioned Parquet dataset and the colo table."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.dataset as pads
+import pytest
+from polars.testing import assert_frame_equal
+
+from dexkit import dataset, health
+from dexkit.errors import ConfigError
+from dexkit.schema import SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+# fmt: off
+SYNTHETIC_COLOS = [
+    "FRA", "LHR", "AMS", "CDG", "IAD", "EWR", "ORD", "DFW", "LAX", "SJC",
+    "SEA", "ATL", "MIA", "YYZ", "GRU", "NRT", "HKG", "SIN", "SYD", "BOM",
+    "DEL", "MAD", "MXP", "WAW", "ARN", "DUB", "ZRH", "JNB", "ICN", "DXB",
+]
+# fmt: on
+
+
+def records(n: int = 6, start: datetime = T0, step: timedelta = timedelta(hours=1)) -> pl.DataFrame:
+    """Full-schema records of three devices, crossing midnight UTC."""
+    rows: list[dict[str, Any]] = [
+        {
+            "device_id": f"dev-{i % 3}",
+            "timestamp": start + i * step,
+            "colo": ["FRA", "LHR", "NRT"][i % 3],
+            "platform": "windows",
+            "status": "connected" if i % 4 else "disconnected",
+            "mode": "warp",
+            "version": "2024.10.0",
+            "cpu_pct": 10.0 * i,
+            "cpu_pct_by_app": [{"cpu_pct": 1.5 * i, "name": "zoom"}],
+            "isp_ipv4": {"asn": 3320, "name": "Telekom", "location": {"country_iso": "DE"}},
+            "rtt": {"rtt_us": {"downstream": i, "upstream": None}},
+        }
+        for i in range(n)
+    ]
+    return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def read_back(root: Path, **kwargs: Any) -> pl.DataFrame:
+    return dataset.scan_dataset(root, **kwargs).collect().sort("timestamp", "device_id")
+
+
+def test_round_trip_keeps_every_column_and_type(tmp_path: Path) -> None:
+    frame = records()
+    written = dataset.write_dataset(frame, tmp_path, source="raw")
+    assert written.partitions == ("date=2026-03-01/source=raw", "date=2026-03-02/source=raw")
+    assert (written.rows, written.added) == (6, 6)
+    assert (tmp_path / "date=2026-03-01" / "source=raw" / "data.parquet").is_file()
+    back = read_back(tmp_path)
+    assert back.columns == [*SCHEMA, "date", "source"]
+    assert_frame_equal(back.drop("date", "source"), frame.sort("timestamp", "device_id"))
+    assert back["date"].to_list() == [date(2026, 3, 1)] * 2 + [date(2026, 3, 2)] * 4
+    assert back["source"].unique().to_list() == ["raw"]
+
+
+def test_writing_the_same_records_again_adds_nothing(tmp_path: Path) -> None:
+    frame = records()
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    again = dataset.write_dataset(frame, tmp_path, source="raw")
+    assert (again.rows, again.added) == (6, 0)
+    assert read_back(tmp_path).height == 6
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_overlapping_writes_merge_and_new_rows_win(tmp_path: Path) -> None:
+    dataset.write_dataset(records(4), tmp_path, source="hourly")
+    later = records(6).slice(2).with_columns(pl.col("cpu_pct") + 1000)
+    result = dataset.write_dataset(later, tmp_path, source="hourly")
+    assert result.added == 2
+    back = read_back(tmp_path)
+    assert back.height == 6
+    assert back["cpu_pct"].to_list() == [0.0, 10.0, 1020.0, 1030.0, 1040.0, 1050.0]
+
+
+def test_overwrite_replaces_only_the_partitions_it_touches(tmp_path: Path) -> None:
+    dataset.write_dataset(records(6), tmp_path, source="raw")
+    dataset.write_dataset(records(6), tmp_path, source="hourly")
+    replacement = records(1, start=T0 + timedelta(hours=5))
+    result = dataset.write_dataset(replacement, tmp_path, source="raw", mode="overwrite")
+    assert result.partitions == ("date=2026-03-02/source=raw",)
+    assert result.added == 1 - 4
+    assert read_back(tmp_path, source="raw").height == 2 + 1
+    assert read_back(tmp_path, source="hourly").height == 6
+
+
+def test_sources_and_days_are_selectable(tmp_path: Path) -> None:
+    dataset.write_dataset(records(6), tmp_path, source="raw")
+    dataset.write_dataset(records(3), tmp_path, source="last_seen")
+    assert read_back(tmp_path).height == 9
+    assert read_back(tmp_path, source="last_seen").height == 3
+    assert read_back(tmp_path, source=["raw", "last_seen"]).height == 9
+    assert read_back(tmp_path, start="2026-03-02").height == 4 + 1
+    assert read_back(tmp_path, end=date(2026, 3, 1)).height == 2 + 2
+    within = read_back(tmp_path, start=T0, end=datetime(2026, 3, 2, 5, tzinfo=UTC), source="raw")
+    assert within.height == 6
+    nothing = dataset.scan_dataset(tmp_path, source="hourly").collect()
+    assert nothing.height == 0
+    assert nothing.schema == pl.Schema({**SCHEMA, **dataset.PARTITIONS})
+
+
+def test_lazy_input_and_source_column(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    dataset.write_dataset(records().lazy(), first, source="raw")
+    copy = tmp_path / "copy"
+    result = dataset.write_dataset(dataset.scan_dataset(first), copy)  # source from the column
+    assert result.partitions == ("date=2026-03-01/source=raw", "date=2026-03-02/source=raw")
+    assert_frame_equal(read_back(copy), read_back(first))
+
+
+def test_naive_timestamps_are_taken_as_utc(tmp_path: Path) -> None:
+    naive = pl.DataFrame(
+        {"device_id": ["a"], "timestamp": [datetime(2026, 3, 1, 23, 30)], "cpu_pct": [1.0]}
+    )
+    dataset.write_dataset(naive, tmp_path, source="raw")
+    back = read_back(tmp_path)
+    assert back["timestamp"].dtype == pl.Datetime("us", "UTC")
+    assert back["date"].to_list() == [date(2026, 3, 1)]
+    berlin = naive.with_columns(pl.col("timestamp").dt.replace_time_zone("Europe/Berlin"))
+    dataset.write_dataset(berlin, tmp_path, source="hourly")
+    assert read_back(tmp_path, source="hourly")["date"].to_list() == [date(2026, 3, 1)]
+
+
+def test_files_with_different_columns_scan_together(tmp_path: Path) -> None:
+    dataset.write_dataset(records(2), tmp_path, source="raw")
+    extra = records(2, start=T0 + timedelta(days=2)).with_columns(pl.lit("new").alias("new_field"))
+    dataset.write_dataset(extra, tmp_path, source="raw")
+    back = read_back(tmp_path)
+    assert back["new_field"].to_list() == [None, None, "new", "new"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"source": "../escape"}, "source must be"),
+        ({"source": ""}, "source must be"),
+        ({}, "needs source="),
+        ({"source": "raw", "mode": "append"}, "mode"),
+        ({"source": "raw", "key": ["nope"]}, "key must name"),
+    ],
+)
+def test_write_rejects_bad_arguments(tmp_path: Path, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        dataset.write_dataset(records(), tmp_path, **kwargs)
+
+
+def test_write_rejects_rows_it_cannot_place(tmp_path: Path) -> None:
+    holes = records().with_columns(pl.when(pl.col("cpu_pct") > 20).then(pl.col("timestamp")))
+    with pytest.raises(ConfigError, match="no timestamp"):
+        dataset.write_dataset(holes, tmp_path, source="raw")
+    with pytest.raises(ConfigError, match="timestamp column"):
+        dataset.write_dataset(pl.DataFrame({"device_id": ["a"]}), tmp_path, source="raw")
+    with pytest.raises(ConfigError, match="DataFrame or LazyFrame"):
+        dataset.write_dataset([1, 2], tmp_path, source="raw")  # type: ignore[arg-type]
+
+
+def test_empty_frames_write_nothing(tmp_path: Path) -> None:
+    result = dataset.write_dataset(records(0), tmp_path / "ds", source="raw")
+    assert (result.partitions, result.rows, result.added) == ((), 0, 0)
+
+
+def test_scan_needs_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a directory"):
+        dataset.scan_dataset(tmp_path / "missing")
+    assert dataset.scan_dataset(tmp_path).collect().height == 0
+    with pytest.raises(ConfigError, match="ISO 8601"):
+        dataset.scan_dataset(tmp_path, start="March")
+
+
+def test_other_engines_read_the_dataset(tmp_path: Path) -> None:
+    dataset.write_dataset(records(), tmp_path, source="raw")
+    dataset.write_dataset(records(3), tmp_path, source="hourly")
+    table = pads.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 9
+    assert {"date", "source", "device_id", "isp_ipv4"} <= set(table.column_names)
+    duckdb = pytest.importorskip("duckdb")
+    query = (
+        "SELECT source, count(*) AS n, count(DISTINCT device_id) AS devices, "
+        "max(isp_ipv4.asn) AS asn FROM read_parquet(?, hive_partitioning = true) "
+        "GROUP BY source ORDER BY source"
+    )
+    rows = duckdb.sql(query, params=[str(tmp_path / "**" / "*.parquet")]).fetchall()
+    assert rows == [("hourly", 3, 3, 3320), ("raw", 6, 3, 3320)]
+
+
+def test_streaming_summary_over_the_dataset_matches_eager(tmp_path: Path) -> None:
+    frame = records(40, step=timedelta(minutes=20))
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    lazy = health.summarize(dataset.scan_dataset(tmp_path), by="colo")
+    assert_frame_equal(lazy.collect(engine="streaming"), health.summarize(frame, by="colo"))
+    timeline = health.timeline(dataset.scan_dataset(tmp_path, source="raw"), "1h")
+    assert_frame_equal(timeline.collect(engine="streaming"), health.timeline(frame, "1h"))
+
+
+# --------------------------------------------------------------------------------------------
+# colos
+
+
+def test_colos_cover_the_synthetic_fleet() -> None:
+    table = dataset.colos()
+    assert table.columns == ["iata", "city", "country", "latitude", "longitude", "icao"]
+    assert table["iata"].is_unique().all()
+    assert table.height > 300
+    assert set(SYNTHETIC_COLOS) <= set(table["iata"])
+    placed = table.filter(pl.col("iata").is_in(SYNTHETIC_COLOS))
+    assert placed["latitude"].null_count() == 0
+    assert placed["country"].null_count() == 0
+    assert table["latitude"].drop_nulls().is_between(-90, 90).all()
+    assert table["longitude"].drop_nulls().is_between(-180, 180).all()
+    assert table["country"].str.len_chars().eq(2).all()
+    fra = table.filter(iata="FRA").row(0, named=True)
+    assert (fra["city"], fra["country"]) == ("Frankfurt", "DE")
+    assert fra["latitude"] == pytest.approx(50.03, abs=0.05)
+    assert fra["longitude"] == pytest.approx(8.56, abs=0.05)
+
+
+def test_colos_csv_names_its_sources_and_the_copies_agree() -> None:
+    shipped = (ROOT / "dexkit" / "data" / "colos.csv").read_bytes()
+    header = [line for line in shipped.decode().splitlines() if line.startswith("#")]
+    assert any("cloudflarestatus.com" in line for line in header)
+    assert any("airportsdata" in line for line in header)
+    top_level = ROOT / "data" / "colos.csv"
+    if top_level.exists():
+        assert top_level.read_bytes() == shipped
