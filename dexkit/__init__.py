@@ -42,6 +42,8 @@ from dexkit.health import (
     unhealthy,
     version_drift,
 )
+from dexkit.redaction import redact
+from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
 
 __version__ = "0.1.0"
@@ -63,12 +65,14 @@ __all__ = [
     "QueryError",
     "RateLimitError",
     "RecordError",
+    "Report",
     "Rules",
     "ServerError",
     "TransportError",
     "UnknownFieldsWarning",
     "__version__",
     "app_usage",
+    "build_report",
     "colos",
     "compare_windows",
     "dataset",
@@ -78,6 +82,7 @@ __all__ = [
     "latest",
     "outliers",
     "read_pages",
+    "redact",
     "scan_dataset",
     "schema",
     "stale",
@@ -88,4 +93,5 @@ __all__ = [
     "unhealthy",
     "version_drift",
     "write_dataset",
+    "write_report",
 ]

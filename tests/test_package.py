@@ -50,6 +50,11 @@ EXPORTED = {
     "unhealthy",
     "version_drift",
     "write_dataset",
+    # reports
+    "Report",
+    "build_report",
+    "redact",
+    "write_report",
 }
 
 
