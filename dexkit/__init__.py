@@ -45,6 +45,7 @@ from dexkit.health import (
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
+from dexkit.widgets import explore
 
 __version__ = "0.1.0"
 
@@ -76,6 +77,7 @@ __all__ = [
     "colos",
     "compare_windows",
     "dataset",
+    "explore",
     "flatten",
     "health",
     "hotspots",

@@ -55,6 +55,7 @@ EXPORTED = {
     "build_report",
     "redact",
     "write_report",
+    "explore",
 }
 
 
