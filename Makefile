@@ -45,7 +45,9 @@ notebooks: install
 
 test: lint typecheck unit notebooks
 
+# The benchmarks compare with the official cloudflare SDK: the bench extra brings it.
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
 lab: install

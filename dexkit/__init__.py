@@ -7,6 +7,7 @@ Jinja2 or tqdm import them only when used.
 from __future__ import annotations
 
 from dexkit import dataset, health, schema
+from dexkit.client import Client, FetchSummary, Plan, compare_counts
 from dexkit.dataset import DatasetWrite, colos, scan_dataset, write_dataset
 from dexkit.errors import (
     APIError,
@@ -54,15 +55,18 @@ __all__ = [
     "APIError",
     "AuthError",
     "BudgetError",
+    "Client",
     "CoercionWarning",
     "ConfigError",
     "CredentialsError",
     "DatasetWrite",
     "DexkitError",
     "DexkitWarning",
+    "FetchSummary",
     "Grading",
     "NotFoundError",
     "PageError",
+    "Plan",
     "QueryError",
     "RateLimitError",
     "RecordError",
@@ -75,6 +79,7 @@ __all__ = [
     "app_usage",
     "build_report",
     "colos",
+    "compare_counts",
     "compare_windows",
     "dataset",
     "explore",

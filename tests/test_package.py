@@ -56,6 +56,11 @@ EXPORTED = {
     "redact",
     "write_report",
     "explore",
+    # client
+    "Client",
+    "FetchSummary",
+    "Plan",
+    "compare_counts",
 }
 
 

@@ -1,0 +1,336 @@
+"""The ``dexkit`` command: a thin argparse layer over the Python API.
+
+Each subcommand is one small ``_add_<name>`` function that registers a subparser and sets
+``run`` to the function doing the work; :func:`main` dispatches and turns dexkit's errors into
+one line on stderr and a non-zero exit (never a traceback).
+
+>>> main(["--help"])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+SystemExit: 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from dexkit.errors import DexkitError
+
+__all__ = ["main"]
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def _fail(message: str) -> int:
+    print(f"dexkit: error: {message}", file=sys.stderr)
+    return 1
+
+
+# -- fake-api --------------------------------------------------------------------------------
+
+
+def _rate_limit(text: str) -> tuple[int, float]:
+    try:
+        count, _, seconds = text.partition("/")
+        return int(count), float(seconds or "300")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected REQUESTS/SECONDS such as 1200/300, got {text!r}"
+        ) from None
+
+
+def _add_fake_api(commands: Any) -> None:
+    parser = commands.add_parser(
+        "fake-api",
+        help="serve a fake Cloudflare DEX fleet-status API on 127.0.0.1",
+        description=(
+            "Serve a fake of Cloudflare's DEX fleet-status API (the four endpoints) over a "
+            "synthetic fleet on 127.0.0.1, to try dexkit without an account. Prints one JSON "
+            'line {"base_url", "account_id", "api_token"} once listening; serves until '
+            "interrupted (Ctrl-C)."
+        ),
+    )
+    parser.add_argument("--devices", type=int, default=1000, help="devices in the fleet (1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic fleet (0)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per response (0)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="inject faults at random, e.g. '429:0.01,500:0.02,reset:0.02' (kinds: 429, 500, "
+        "html502, reset, truncate, slow, repeat, no_result_info, no_result, duplicate)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=None,
+        metavar="N/SECONDS",
+        help="enforce a sliding-window rate limit, e.g. 1200/300 (default: none)",
+    )
+    parser.add_argument(
+        "--retry-after", type=float, default=1.0, help="seconds of Retry-After on a 429 (1)"
+    )
+    parser.set_defaults(run=_run_fake_api)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_fake_api(args: argparse.Namespace) -> int:
+    from dexkit.testing import FakeCloudflare, iter_faults
+
+    try:
+        faults = dict(iter_faults(args.faults))
+    except ValueError as exc:
+        return _fail(f"--faults: {exc}")
+    api = FakeCloudflare(
+        args.devices,
+        seed=args.seed,
+        latency=args.latency,
+        port=args.port,
+        faults=faults,
+        rate_limit=args.rate_limit,
+        retry_after=args.retry_after,
+    )
+    try:
+        api.start()
+    except OSError as exc:
+        return _fail(f"cannot listen on port {args.port}: {exc.strerror or exc}")
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        line = {"base_url": api.base_url, "account_id": api.account_id, "api_token": api.api_token}
+        print(json.dumps(line), flush=True)
+        api.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+# -- fetch -----------------------------------------------------------------------------------
+
+
+def _add_fetch(commands: Any) -> None:
+    parser = commands.add_parser(
+        "fetch",
+        help="fetch device pages into a page store (credentials from the environment)",
+        description=(
+            "Fetch the device records of a window into a page store directory, resuming what "
+            "is there; read it offline with dexkit.read_pages(DIR). Credentials come from "
+            "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL + "
+            "CLOUDFLARE_API_KEY); CLOUDFLARE_BASE_URL overrides the API's URL."
+        ),
+        epilog="Times: ISO 8601, epoch milliseconds, 'now', or how long ago: 90m, 6h, 2d.",
+    )
+    parser.add_argument("start", help="start of the window, e.g. 90m (ago) or 2026-11-18T13:00Z")
+    parser.add_argument("end", nargs="?", default=None, help="end of the window (default: now)")
+    parser.add_argument("--into", required=True, metavar="DIR", help="the page store directory")
+    parser.add_argument(
+        "--source",
+        choices=("last_seen", "hourly", "raw"),
+        default="last_seen",
+        help="last_seen (latest state, up to 60 minutes), hourly or raw (up to 7 days back)",
+    )
+    for name in ("colo", "device-id", "mode", "platform", "status", "version"):
+        parser.add_argument(f"--{name}", default=None, help=f"only records with this {name}")
+    parser.add_argument("--sort-by", default=None, help="the API's sort dimension")
+    parser.add_argument("--per-page", type=int, default=50, help="records per request (50)")
+    parser.add_argument(
+        "--chunk-minutes", type=int, default=60, help="chunk size of hourly/raw windows (60)"
+    )
+    parser.add_argument(
+        "--max-requests", type=int, default=1000, help="refuse queries needing more (1000)"
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (4)")
+    parser.add_argument("--plan", action="store_true", help="only say what the fetch costs")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=_run_fetch)
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    from dexkit.client import API_BASE, Client
+
+    client = Client(
+        base_url=os.environ.get("CLOUDFLARE_BASE_URL") or API_BASE,
+        concurrency=args.concurrency,
+        max_requests=args.max_requests,
+        progress=not args.no_progress,
+    )
+    query: dict[str, Any] = {
+        "source": args.source,
+        "colo": args.colo,
+        "device_id": args.device_id,
+        "mode": args.mode,
+        "platform": args.platform,
+        "status": args.status,
+        "version": args.version,
+        "per_page": args.per_page,
+    }
+    chunk = timedelta(minutes=args.chunk_minutes)
+    if args.plan:
+        print(client.plan(args.start, args.end, chunk=chunk, **query))
+        return 0
+    summary = client.fetch(
+        args.start, args.end, into=args.into, sort_by=args.sort_by, chunk=chunk, **query
+    )
+    print(summary)
+    return 0
+
+
+# -- report / demo ---------------------------------------------------------------------------
+
+
+def _add_report(commands: Any) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report of device records",
+        description=(
+            "Write one self-contained HTML report (numbers, tables, charts, provenance; works "
+            "offline) of the device records in INPUT: a page store, a directory or glob of "
+            "saved pages, or a Parquet dataset. Device names, emails, SSIDs, IP addresses and "
+            "postal codes are keyed pseudonyms unless --no-redact."
+        ),
+        epilog="Times: ISO 8601, e.g. 2026-11-18T13:00Z (naive times are UTC).",
+    )
+    parser.add_argument(
+        "input", metavar="INPUT", help="page store, pages directory or glob, or dataset"
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write")
+    parser.add_argument(
+        "--incident",
+        nargs=2,
+        metavar=("START", "END"),
+        default=None,
+        help="an incident window: adds a baseline-vs-incident comparison and shades it",
+    )
+    parser.add_argument(
+        "--baseline",
+        nargs=2,
+        metavar=("START", "END"),
+        default=None,
+        help="the window to compare with (default: the same length just before the incident)",
+    )
+    parser.add_argument("--title", default="DEX fleet report", help="the report's title")
+    parser.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="show device names, emails, SSIDs and addresses as recorded (default: pseudonyms)",
+    )
+    parser.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from dexkit.report import read_input, write_report
+
+    frame, provenance = read_input(args.input)
+    path = write_report(
+        frame,
+        args.output,
+        incident=tuple(args.incident) if args.incident else None,
+        baseline=tuple(args.baseline) if args.baseline else None,
+        title=args.title,
+        redact=not args.no_redact,
+        provenance=provenance,
+    )
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _add_demo(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="write the report of the bundled sample fleet and its scripted incident",
+        description=(
+            "Write the report of dexkit's sample fleet (500 synthetic devices, raw records "
+            "2026-11-18 10:00-17:00 UTC) with its scripted incident (13:00-15:00 UTC: loss and "
+            "latency in FRA, CPU of windows 2025.10.186.0), and print where it is. Offline."
+        ),
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="dexkit-demo.html",
+        metavar="OUT.html",
+        help="where to write (default: dexkit-demo.html)",
+    )
+    parser.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from dexkit import synth
+    from dexkit.frames import read_pages
+    from dexkit.health import summarize
+    from dexkit.report import write_report
+
+    fleet = synth.sample_fleet()
+    start, end = synth.SAMPLE["windows"]["raw"]
+    incident = synth.SAMPLE["incident"]
+    frame = read_pages(fleet.pages("raw", start, end, per_page=1000))
+    fleet_row = summarize(frame).row(0, named=True)
+    print(
+        f"sample fleet: {frame.height:,} raw records of {fleet_row['devices']} devices, "
+        f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC; incident {incident.start:%H:%M}-"
+        f"{incident.end:%H:%M} UTC in {incident.colo} and {incident.platform} "
+        f"{incident.version}"
+    )
+    path = write_report(
+        frame,
+        args.output,
+        incident=(incident.start, incident.end),
+        title="dexkit demo: the sample fleet's incident",
+        provenance={"input": "dexkit.synth.sample_fleet() (synthetic)", "source": "raw"},
+    )
+    print(f"wrote {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+# -- main ------------------------------------------------------------------------------------
+
+#: Functions that add one subcommand each.
+COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_report, _add_fetch, _add_fake_api]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dexkit`` argument parser, one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="dexkit",
+        description="Look at a Cloudflare Zero Trust fleet through DEX fleet-status records.",
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``dexkit`` command; return the exit status.
+
+    Errors are one line on stderr (``dexkit: error: …``) and exit status 1; ``--help`` works on
+    every command.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Runner | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return run(args)
+    except DexkitError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("dexkit: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))

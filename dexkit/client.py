@@ -1,0 +1,1598 @@
+"""The client of Cloudflare's DEX fleet-status API: the only module that speaks HTTP.
+
+:class:`Client` pages through ``GET /accounts/{account_id}/dex/fleet-status/devices`` the way the
+official SDKs do not: it reads ``total_pages`` from page 1 and fetches the rest concurrently
+(a few in flight), stops on an empty, last, repeated or over-count page and says which, drops
+records seen twice, stays under Cloudflare's rate limit (1200 requests per 5 minutes, shared by
+every request in flight; a 429 holds *every* request for its ``Retry-After``), retries what is
+worth retrying with exponential backoff and jitter, and tells what a query costs before it
+spends it (:meth:`Client.plan`, ``max_requests``).
+
+Every method has an async twin (``adevices``, ``aplan``, …); the sync methods work in scripts
+and in Jupyter cells, where an event loop is already running (they run in a worker thread then).
+
+Logging: ``logging.getLogger("dexkit")`` gets one DEBUG line per request
+(``GET /accounts/0a1b2c…/dex/fleet-status/devices page=3 status=200 0.051s``), INFO lines for what
+a fetch did and WARNING lines for retries. No credential is ever logged, shown or saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import logging
+import math
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
+
+import httpx
+import orjson
+import polars as pl
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.stop import stop_base
+
+from dexkit._query import Query, TimeLike, build, parse_time
+from dexkit._ratelimit import RateLimiter
+from dexkit.errors import (
+    APIError,
+    AuthError,
+    BudgetError,
+    ConfigError,
+    CredentialsError,
+    DexkitError,
+    NotFoundError,
+    PageError,
+    QueryError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+from dexkit.frames import read_pages
+from dexkit.store import Chunk, PageStore, split
+
+__all__ = ["API_BASE", "Client", "FetchSummary", "Plan", "compare_counts"]
+
+log = logging.getLogger("dexkit")
+
+#: Cloudflare's API base URL.
+API_BASE = "https://api.cloudflare.com/client/v4"
+
+_T = TypeVar("_T")
+_AUTH_CODES = {9103, 9106, 9109, 10000, 10001}  # Cloudflare's "bad or missing credentials" codes
+_DEDUP = ["device_id", "timestamp", "registration_id"]
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` to completion from sync code, with or without a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        return asyncio.run(coro)
+    # A running loop (a Jupyter cell): run the coroutine on its own loop in a worker thread;
+    # an interrupt (the notebook's stop button) cancels it there, as asyncio.run would here.
+    box: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def main() -> _T:
+        box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await coro
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="dexkit", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)  # wake up now and then: an interrupt is seen between waits
+    except KeyboardInterrupt:
+        if started.wait(5):
+            box["loop"].call_soon_threadsafe(box["task"].cancel)
+        worker.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return cast(_T, box["value"])
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, built once (building it costs ~20 ms per call otherwise)."""
+    return httpx.create_ssl_context()
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A caller's transport, used by each call but closed by none (the caller owns it)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
+
+
+class _Credentials:
+    """The secret half of a client's configuration; its repr shows no secret."""
+
+    __slots__ = ("_headers", "kind")
+
+    def __init__(self, kind: Literal["api_token", "api_key"], headers: dict[str, str]) -> None:
+        self.kind = kind
+        self._headers = headers
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} credentials>"
+
+
+def _credentials(
+    account_id: str | None, api_token: str | None, email: str | None, api_key: str | None
+) -> tuple[str, _Credentials]:
+    env = os.environ
+    account = account_id or env.get("CLOUDFLARE_ACCOUNT_ID")
+    if (email is None) != (api_key is None):
+        raise CredentialsError(
+            "email and api_key go together (the legacy global API key): pass both, or pass "
+            "api_token instead"
+        )
+    token, pair = api_token, (email, api_key) if email and api_key else None
+    if token is None and pair is None:
+        token = env.get("CLOUDFLARE_API_TOKEN") or None
+        if token is None and env.get("CLOUDFLARE_EMAIL") and env.get("CLOUDFLARE_API_KEY"):
+            pair = (env["CLOUDFLARE_EMAIL"], env["CLOUDFLARE_API_KEY"])
+    if token is None and pair is None:
+        raise CredentialsError(
+            "no Cloudflare credentials: pass api_token=... (a token with the 'DEX Read' or "
+            "'Zero Trust Read' permission) or set CLOUDFLARE_API_TOKEN; the legacy "
+            "CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY pair works too"
+        )
+    if not account:
+        raise CredentialsError(
+            "no Cloudflare account id: pass account_id=... or set CLOUDFLARE_ACCOUNT_ID "
+            "(the 32-character id in the dashboard's URL)"
+        )
+    if token is not None:
+        return account, _Credentials("api_token", {"Authorization": f"Bearer {token}"})
+    assert pair is not None
+    return account, _Credentials("api_key", {"X-Auth-Email": pair[0], "X-Auth-Key": pair[1]})
+
+
+# ------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a device-list query costs, found with one request (see :meth:`Client.plan`).
+
+    Attributes
+    ----------
+    query
+        The query, as text.
+    total_count
+        Records the API reports for the query (``None`` when it does not say).
+    per_page
+        Records per page.
+    pages
+        Pages the query spans.
+    requests
+        Requests a fetch needs (pages, plus one per extra chunk of a page store).
+    seconds
+        Estimated duration: pages × latency / concurrency, or the rate limit if slower.
+    latency
+        Seconds the planning request took.
+    concurrency
+        Requests in flight at once.
+    rate_limit
+        ``(requests, seconds)`` of the limiter.
+    """
+
+    query: str
+    total_count: int | None
+    per_page: int
+    pages: int
+    requests: int
+    seconds: float
+    latency: float
+    concurrency: int
+    rate_limit: tuple[int, float]
+
+    def __str__(self) -> str:
+        records = "an unknown number of" if self.total_count is None else f"{self.total_count:,}"
+        limit, period = self.rate_limit
+        return (
+            f"{records} records in {self.pages:,} page(s) of {self.per_page}: "
+            f"{self.requests:,} request(s), about {_duration(self.seconds)} with "
+            f"{self.concurrency} in flight under {limit} requests / {period:g} s"
+        )
+
+
+@dataclass(frozen=True)
+class FetchSummary:
+    """What :meth:`Client.fetch` did.
+
+    Attributes
+    ----------
+    path
+        The page store.
+    query
+        The query, as text.
+    chunks
+        Chunks of the window; ``chunks_reused`` of them were complete in the store already.
+    pages_fetched, pages_reused
+        Pages requested now, and pages already in the store that were used as they were.
+    requests
+        Requests sent (retries included).
+    records, duplicates
+        Distinct records of the window's pages, and records seen twice that were counted once.
+    seconds
+        Wall time.
+    """
+
+    path: str
+    query: str
+    chunks: int
+    chunks_reused: int
+    pages_fetched: int
+    pages_reused: int
+    requests: int
+    records: int
+    duplicates: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.records:,} records ({self.duplicates} duplicate(s) dropped) in "
+            f"{self.chunks} chunk(s) ({self.chunks_reused} already complete): fetched "
+            f"{self.pages_fetched} page(s), reused {self.pages_reused}, {self.requests} "
+            f"request(s) in {self.seconds:.1f} s → {self.path}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class _Outcome:
+    pages: list[bytes]
+    numbers: list[int]
+    records: int
+    duplicates: int
+    total_pages: int | None
+    total_count: int | None
+    stop: str
+    fetched: int
+    reused: int
+
+
+# ------------------------------------------------------------------------------------------
+# One call's HTTP session: retries, rate limit, logging and progress
+
+
+class _Retry(Exception):
+    """A failure worth another try; :meth:`final` is the error raised when tries run out."""
+
+    def __init__(self, final: Exception, *, rate_limited: bool = False, once: bool = False) -> None:
+        super().__init__(str(final))
+        self.final = final
+        self.rate_limited = rate_limited
+        self.once = once
+
+
+class _StopOnce(stop_base):
+    """Stop after the second try of a failure that is retried only once."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return isinstance(exc, _Retry) and exc.once and retry_state.attempt_number >= 2
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _errors_of(body: bytes) -> list[dict[str, Any]]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+class _Session:
+    """The state of one call: an ``httpx.AsyncClient``, a semaphore, counters and a bar."""
+
+    def __init__(self, client: Client, *, progress: bool, desc: str) -> None:
+        self.client = client
+        self.http = httpx.AsyncClient(
+            base_url=client.base_url,
+            headers={**client._credentials.headers(), "Accept": "application/json"},
+            timeout=client.timeout,
+            verify=_ssl_context(),
+            transport=_Borrowed(client._transport) if client._transport else None,
+            limits=httpx.Limits(
+                max_connections=client.concurrency, max_keepalive_connections=client.concurrency
+            ),
+        )
+        self.slots = asyncio.Semaphore(client.concurrency)
+        # exponential backoff (backoff, 2×, 4×, … up to 30 s) plus up to `backoff` of jitter
+        self._backoff = wait_exponential(multiplier=client.backoff, max=30.0) + wait_random(
+            0, client.backoff
+        )
+        self.requests = 0
+        self.records = 0
+        from tqdm.auto import tqdm  # imported when a session starts: `import dexkit` stays light
+
+        self.bar = tqdm(
+            total=None, unit="page", desc=desc, disable=not progress, dynamic_ncols=True, leave=True
+        )
+
+    async def __aenter__(self) -> _Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.bar.close()
+        await self.http.aclose()
+
+    def show(self, note: str | None = None) -> None:
+        parts = [f"records={self.records:,}"]
+        if note:
+            parts.append(note)
+        self.bar.set_postfix_str(", ".join(parts), refresh=True)
+
+    async def get(
+        self, path: str, params: Mapping[str, str], *, page: int | None
+    ) -> tuple[bytes, Any]:
+        """GET ``path`` with retries; return the body and its parsed JSON."""
+        client = self.client
+        retrying = AsyncRetrying(
+            stop=stop_any(stop_after_attempt(client.retries + 1), _StopOnce()),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retry),
+            before_sleep=lambda state: self._before_sleep(state, page),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._once(path, params, page)
+        except _Retry as exc:
+            raise exc.final from exc.__cause__
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry) and exc.rate_limited:
+            return 0.0  # the limiter holds every request until Retry-After
+        return float(self._backoff(state))
+
+    def _before_sleep(self, state: RetryCallState, page: int | None) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        where = f"page {page}" if page is not None else "request"
+        log.warning(
+            "%s failed (%s); retry %d of %d in %.2fs",
+            where,
+            exc,
+            state.attempt_number,
+            self.client.retries,
+            wait,
+        )
+
+    async def _once(
+        self, path: str, params: Mapping[str, str], page: int | None
+    ) -> tuple[bytes, Any]:
+        client = self.client
+        limiter = client._limiter
+        short = path.replace(client.account_id, client._short_account)
+        where = f" page={page}" if page is not None else ""
+        async with self.slots:  # a slot is held for the exchange only, not for backoff or parsing
+            waited = await limiter.acquire()
+            if waited >= 1.0:
+                self.show()
+            started = time.perf_counter()
+            try:
+                response = await self.http.get(path, params=params)
+            except httpx.TimeoutException as exc:
+                limiter.release()
+                self._log(short, where, "timeout", started)
+                error = TransportError(
+                    f"{_where(page)}timed out after {client.timeout:g} s: retries did not help"
+                )
+                raise _Retry(error) from exc
+            except httpx.TransportError as exc:
+                limiter.release()
+                kind = type(exc).__name__
+                self._log(short, where, kind, started)
+                text = str(exc) or kind
+                error = TransportError(
+                    f"{_where(page)}the connection failed ({text}) and retries did not help"
+                )
+                raise _Retry(error) from exc
+            finally:
+                self.requests += 1
+            note = limiter.observe(response.headers)
+            limiter.release()
+        await asyncio.sleep(0)  # let the next request go out before this response is parsed
+        if note:
+            log.info(note)
+        self._log(short, where, str(response.status_code), started)
+        return self._check(response, page)
+
+    def _log(self, path: str, where: str, status: str, started: float) -> None:
+        log.debug("GET %s%s status=%s %.3fs", path, where, status, time.perf_counter() - started)
+
+    def _check(self, response: httpx.Response, page: int | None) -> tuple[bytes, Any]:
+        status, body = response.status_code, response.content
+        error: DexkitError
+        ray = response.headers.get("cf-ray")
+        if status == 429:
+            cap = self.client.max_retry_after
+            asked = _retry_after(response)
+            wait = min(cap, 60.0 if asked is None else asked)
+            deadline = self.client._limiter.pause(wait)
+            left = deadline - time.monotonic()
+            log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
+            self.show(f"rate-limited: waiting {left:.0f} s")
+            error = RateLimitError(
+                "rate limited (429) and the retries ran out: Cloudflare allows 1200 requests "
+                "per 5 minutes per token, shared with other tools; wait, or narrow the query",
+                status=status,
+                errors=_errors_of(body),
+                cf_ray=ray,
+                page=page,
+            )
+            raise _Retry(error, rate_limited=True)
+        if status >= 500:
+            html = body.lstrip()[:1] == b"<"
+            what = "an HTML error page" if html else "a server error"
+            error = ServerError(
+                f"Cloudflare answered with {what} and the retries ran out; try again later",
+                status=status,
+                errors=[] if html else _errors_of(body),
+                cf_ray=ray,
+                page=page,
+            )
+            raise _Retry(error)
+        if status >= 400:
+            raise _client_error(status, _errors_of(body), ray, page)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            error = PageError(
+                f"HTTP {status} with a body that is not JSON ({body[:60]!r}…)", page=page
+            )
+            raise _Retry(error) from None
+        if not isinstance(doc, dict):
+            raise _Retry(PageError("the body is not a JSON object", page=page))
+        if doc.get("success") is False:
+            raise APIError(
+                "Cloudflare reported a failure",
+                status=status,
+                errors=doc.get("errors") or [],
+                cf_ray=ray,
+                page=page,
+            )
+        if page is not None and not isinstance(doc.get("result"), list):
+            error = PageError("success, but the page has no `result` list (asked twice)", page=page)
+            raise _Retry(error, once=True)
+        return body, doc
+
+
+async def _gather(coros: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """Run ``coros`` concurrently; on the first failure cancel the rest and raise it as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
+    return [t.result() for t in tasks]
+
+
+def _where(page: int | None) -> str:
+    return f"page {page}: " if page is not None else ""
+
+
+def _client_error(
+    status: int, errors: list[dict[str, Any]], ray: str | None, page: int | None
+) -> APIError:
+    codes = {e.get("code") for e in errors}
+    if status in (401, 403) or (status == 400 and codes & _AUTH_CODES):
+        return AuthError(
+            "authentication failed: check the API token (it needs the 'DEX Read' or "
+            "'Zero Trust Read' permission on this account) and the account id",
+            status=status,
+            errors=errors,
+            cf_ray=ray,
+            page=page,
+        )
+    if status == 404:
+        return NotFoundError(
+            "not found: check the account id (CLOUDFLARE_ACCOUNT_ID) and base_url",
+            status=status,
+            errors=errors,
+            cf_ray=ray,
+            page=page,
+        )
+    return APIError(
+        "the API rejected the request", status=status, errors=errors, cf_ray=ray, page=page
+    )
+
+
+def _key(record: Any) -> tuple[Any, ...]:
+    """What identifies a record: device, time and registration (multi-user devices)."""
+    if not isinstance(record, dict):
+        return (orjson.dumps(record),)
+    return (record.get("deviceId"), record.get("timestamp"), record.get("registrationId"))
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What paging needs of a page: its records' keys and its ``result_info``."""
+
+    keys: list[tuple[Any, ...]]
+    info: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, doc: Any) -> _Page:
+        info = doc.get("result_info")
+        return cls([_key(r) for r in doc["result"]], info if isinstance(info, dict) else None)
+
+
+# ------------------------------------------------------------------------------------------
+# The client
+
+
+class Client:
+    """A client of Cloudflare's DEX fleet-status API.
+
+    Parameters
+    ----------
+    account_id
+        The Cloudflare account id; else ``CLOUDFLARE_ACCOUNT_ID``.
+    api_token
+        An API token with the DEX Read (or Zero Trust Read) permission; else
+        ``CLOUDFLARE_API_TOKEN``, else ``CLOUDFLARE_EMAIL`` + ``CLOUDFLARE_API_KEY``.
+    email, api_key
+        The legacy global API key and its account email, together, instead of a token.
+    base_url
+        The API's base URL.
+    concurrency
+        Requests in flight at once.
+    rate_limit
+        ``(requests, seconds)``: the limit to stay under, shared by every request of this
+        client. Cloudflare's is 1200 per 300 s per token; a stricter ``Ratelimit-Policy`` sent by
+        the server replaces it.
+    retries
+        Tries after the first for 5xx, HTML error pages, resets, truncated bodies, timeouts
+        and 429s, with exponential backoff and jitter (429s wait for ``Retry-After``).
+    backoff
+        First backoff in seconds (it doubles, up to 30 s, plus up to ``backoff`` of jitter).
+    max_retry_after
+        Longest wait honoured for one ``Retry-After`` (Cloudflare blocks for 300 s).
+    timeout
+        Seconds before a request times out.
+    max_requests
+        Budget of one call: a query that needs more requests raises
+        :class:`~dexkit.BudgetError` with its plan before spending them.
+    progress
+        Show a progress bar (``tqdm.auto``: a widget in notebooks, a line in terminals).
+    transport
+        An ``httpx.AsyncBaseTransport`` to send requests through (for tests).
+
+    Raises
+    ------
+    CredentialsError
+        No account id, or no credentials, in the arguments or the environment.
+
+    Examples
+    --------
+    >>> from dexkit.client import Client
+    >>> from dexkit.testing import FakeCloudflare
+    >>> with FakeCloudflare(devices=120, seed=1) as api:
+    ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+    ...     print(client.plan("-30m").pages)
+    ...     frame = client.devices("-30m", progress=False)
+    3
+    >>> 100 < frame.height <= 120, frame.columns[:3]
+    (True, ['device_id', 'timestamp', 'colo'])
+    >>> client  # doctest: +ELLIPSIS
+    Client(account_id='0a1b2c…', auth='api_token', base_url='http://127.0.0.1:.../client/v4')
+    """
+
+    def __init__(
+        self,
+        account_id: str | None = None,
+        api_token: str | None = None,
+        *,
+        email: str | None = None,
+        api_key: str | None = None,
+        base_url: str = API_BASE,
+        concurrency: int = 4,
+        rate_limit: tuple[int, float] = (1200, 300.0),
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_retry_after: float = 300.0,
+        timeout: float = 30.0,
+        max_requests: int | None = 1000,
+        progress: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.account_id, self._credentials = _credentials(account_id, api_token, email, api_key)
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        if retries < 0:
+            raise ConfigError(f"retries must be 0 or more, got {retries}")
+        if max_requests is not None and max_requests < 1:
+            raise ConfigError(f"max_requests must be at least 1 (or None), got {max_requests}")
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self.timeout = timeout
+        self.max_requests = max_requests
+        self.progress = progress
+        self._transport = transport
+        try:
+            self._limiter = RateLimiter(*rate_limit)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"rate_limit must be (requests, seconds), got {rate_limit!r}"
+            ) from exc
+        self._short_account = (
+            self.account_id[:6] + "…" if len(self.account_id) > 8 else self.account_id
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(account_id={self._short_account!r}, auth={self._credentials.kind!r}, "
+            f"base_url={self.base_url!r})"
+        )
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        """The configured ``(requests, seconds)``."""
+        return self._limiter.windows[0]
+
+    def _path(self, op: str) -> str:
+        return f"/accounts/{self.account_id}/dex/fleet-status/{op}"
+
+    def _session(self, progress: bool | None, desc: str) -> _Session:
+        return _Session(self, progress=self.progress if progress is None else progress, desc=desc)
+
+    def _query(
+        self,
+        start: TimeLike,
+        end: TimeLike | None,
+        *,
+        source: str,
+        per_page: int,
+        sort_by: str | None,
+        filters: Mapping[str, str | None],
+    ) -> Query:
+        return build(
+            start,
+            end,
+            now=datetime.now(UTC),
+            source=source,
+            per_page=per_page,
+            sort_by=sort_by,
+            filters=filters,
+        )
+
+    # -- paging -----------------------------------------------------------------------------
+
+    async def _page_all(
+        self,
+        s: _Session,
+        query: Query,
+        *,
+        budget: int | None,
+        have: Mapping[int, bytes] | None = None,
+        on_page: Callable[[int, bytes], None] | None = None,
+        on_totals: Callable[[int | None, int | None], None] | None = None,
+    ) -> _Outcome:
+        """Fetch every page of ``query``; pages in ``have`` are used instead of requested."""
+        path = self._path("devices")
+        have = dict(have or {})
+        counts = {"fetched": 0, "reused": 0}
+
+        async def fetch(n: int, *, fresh: bool = False) -> _Page:
+            if n in have and not fresh:
+                counts["reused"] += 1
+                s.bar.update(1)
+                return _Page.of(orjson.loads(have[n]))
+            raw, doc = await s.get(path, query.params(n), page=n)
+            counts["fetched"] += 1
+            have[n] = raw
+            if on_page is not None:
+                on_page(n, raw)
+            page = _Page.of(doc)  # keep only what paging needs: parsed pages are heavy
+            s.records += len(page.keys)
+            s.bar.update(1)
+            s.show()
+            return page
+
+        started = time.perf_counter()
+        first = await fetch(1)
+        info = first.info
+        total_pages = _int(info, "total_pages")
+        total_count = _int(info, "total_count")
+        if total_pages is None and total_count is not None:
+            total_pages = math.ceil(total_count / query.per_page)
+        if on_totals is not None:
+            on_totals(total_pages, total_count)
+        docs: dict[int, _Page] = {1: first}
+        if total_pages is not None:
+            s.bar.total = (s.bar.total or 0) + total_pages
+            s.bar.refresh()
+            need = sum(1 for n in range(2, total_pages + 1) if n not in have)
+            if budget is not None and need + counts["fetched"] > budget:
+                latency = time.perf_counter() - started
+                plan = self._make_plan(query, total_count, total_pages, 1, latency)
+                raise _budget_error(plan, budget)
+            rest = range(2, total_pages + 1)
+            docs.update(zip(rest, await _gather([fetch(n) for n in rest]), strict=True))
+        else:
+            log.warning(
+                "page 1 has no result_info (no total_pages): paging one page at a time until "
+                "an empty, short or repeated page"
+            )
+
+        # Reassemble in order and apply the stop rules.
+        seen: set[tuple[Any, ...]] = set()
+        kept: list[int] = []
+        duplicates = 0
+        stop = ""
+        previous: list[tuple[Any, ...]] | None = None
+        n = 0
+        while True:
+            n += 1
+            if n in docs:
+                doc = docs[n]
+            elif total_pages is None:
+                if budget is not None and counts["fetched"] >= budget:
+                    raise BudgetError(
+                        f"paging without result_info reached max_requests={budget} before an "
+                        "empty page: narrow the query or raise max_requests",
+                    )
+                doc = await fetch(n)
+            else:
+                stop = f"page {n - 1} is the last (total_pages={total_pages})"
+                break
+            keys = doc.keys
+            if not keys:
+                stop = f"page {n} is empty"
+                break
+            if keys == previous:
+                log.info("page %d repeats page %d: asking for it again", n, n - 1)
+                keys = (await fetch(n, fresh=True)).keys
+                if keys == previous:
+                    stop = f"page {n} repeats page {n - 1} (the server ignores `page`?)"
+                    break
+            new = [k for k in keys if k not in seen]
+            if not new:
+                stop = f"page {n} holds only records already seen"
+                break
+            duplicates += len(keys) - len(set(new))
+            seen.update(new)
+            kept.append(n)
+            previous = keys
+            if total_pages is None and len(keys) < query.per_page:
+                stop = f"page {n} is short ({len(keys)} < per_page={query.per_page})"
+                break
+            if total_count is not None and len(seen) >= total_count and n < (total_pages or n + 1):
+                stop = f"rows reached total_count={total_count} on page {n}"
+                break
+        log.info("stopped paging: %s", stop)
+        if duplicates:
+            log.info(
+                "%d record(s) appeared twice (they moved between pages): kept once", duplicates
+            )
+        return _Outcome(
+            pages=[have[k] for k in kept],
+            numbers=kept,
+            records=len(seen),
+            duplicates=duplicates,
+            total_pages=total_pages,
+            total_count=total_count,
+            stop=stop,
+            fetched=counts["fetched"],
+            reused=counts["reused"],
+        )
+
+    def _make_plan(
+        self, query: Query, total_count: int | None, pages: int, chunks: int, latency: float
+    ) -> Plan:
+        requests = max(1, pages + max(0, chunks - 1))
+        by_latency = latency * math.ceil(requests / self.concurrency)
+        by_limit = max((math.ceil(requests / n) - 1) * p for n, p in self._limiter.windows)
+        return Plan(
+            query=str(query),
+            total_count=total_count,
+            per_page=query.per_page,
+            pages=pages,
+            requests=requests,
+            seconds=max(by_latency, by_limit + latency),
+            latency=latency,
+            concurrency=self.concurrency,
+            rate_limit=self.rate_limit,
+        )
+
+    # -- devices ----------------------------------------------------------------------------
+
+    async def apages(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> list[bytes]:
+        """Async twin of :meth:`pages`."""
+        filters = {
+            "colo": colo,
+            "device_id": device_id,
+            "mode": mode,
+            "platform": platform,
+            "status": status,
+            "version": version,
+        }
+        query = self._query(
+            start, end, source=source, per_page=per_page, sort_by=sort_by, filters=filters
+        )
+        budget = self.max_requests if max_requests is None else max_requests
+        async with self._session(progress, "dexkit devices") as s:
+            started = time.perf_counter()
+            outcome = await self._page_all(s, query, budget=budget)
+            log.info(
+                "fetched %d page(s), %d record(s) in %.2fs with %d request(s)",
+                len(outcome.pages),
+                outcome.records,
+                time.perf_counter() - started,
+                s.requests,
+            )
+        return outcome.pages
+
+    def pages(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> list[bytes]:
+        """Fetch the raw pages of a device-list query, in order.
+
+        Takes the arguments of :meth:`devices`. Each item is one response body, as the API sent
+        it; pages after the stop (a repeated page, say) are left out, but records that moved
+        between pages are not removed (``read_pages`` + dedup is what :meth:`devices` does).
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     pages = client.pages("-30m", per_page=50, progress=False)
+        >>> from dexkit import read_pages
+        >>> len(pages), 100 < read_pages(pages).height <= 120
+        (3, True)
+        """
+        return _run(
+            self.apages(
+                start,
+                end,
+                source=source,
+                colo=colo,
+                device_id=device_id,
+                mode=mode,
+                platform=platform,
+                status=status,
+                version=version,
+                sort_by=sort_by,
+                per_page=per_page,
+                max_requests=max_requests,
+                progress=progress,
+            )
+        )
+
+    async def adevices(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Async twin of :meth:`devices`."""
+        pages = await self.apages(
+            start,
+            end,
+            source=source,
+            colo=colo,
+            device_id=device_id,
+            mode=mode,
+            platform=platform,
+            status=status,
+            version=version,
+            sort_by=sort_by,
+            per_page=per_page,
+            max_requests=max_requests,
+            progress=progress,
+        )
+        return _dedup(read_pages(pages))
+
+    def devices(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Fetch device records as a typed frame, one row per record.
+
+        Parameters
+        ----------
+        start, end
+            The window. Aware or naive (UTC) datetimes, ISO 8601 strings, epoch milliseconds,
+            ``"now"``, or offsets back from now (``"-90m"``, ``"2h"``, a ``timedelta``).
+            ``end`` defaults to now.
+        source
+            ``"last_seen"`` (each device's latest state, windows up to 60 minutes),
+            ``"hourly"`` (hourly aggregates) or ``"raw"``; the last two reach back 7 days.
+        colo, device_id, mode, platform, status, version
+            Exact-match filters, applied by the API.
+        sort_by
+            The API's sort dimension (it has no direction).
+        per_page
+            Records per request, 1–50: 50 (the most) spends the fewest requests.
+        max_requests
+            The budget of this call (default: the client's ``max_requests``).
+        progress
+            Show a progress bar (default: the client's ``progress``).
+
+        Returns
+        -------
+        polars.DataFrame
+            The typed frame of :func:`dexkit.read_pages` (:data:`dexkit.SCHEMA`); a record seen
+            twice (records move between pages while paging) appears once.
+
+        Raises
+        ------
+        QueryError
+            The API would reject the query (the message says how to fix it); no request made.
+        BudgetError
+            The query needs more than ``max_requests`` requests (one request spent to find out).
+        AuthError, NotFoundError, APIError
+            Cloudflare refused the request (not retried).
+        RateLimitError, ServerError, TransportError, PageError
+            Retries did not get a good page.
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     frame = client.devices("-30m", progress=False)
+        ...     fra = client.devices("-30m", colo=frame["colo"][0], progress=False)
+        >>> frame.height == frame["device_id"].n_unique(), fra["colo"].n_unique()
+        (True, 1)
+        >>> client.devices("-3h")
+        Traceback (most recent call last):
+        ...
+        dexkit.errors.QueryError: a 'last_seen' window covers at most 60 minutes, ...:
+        use source='hourly' (or 'raw') for windows over 60 minutes, or shorten the window
+        """
+        return _run(
+            self.adevices(
+                start,
+                end,
+                source=source,
+                colo=colo,
+                device_id=device_id,
+                mode=mode,
+                platform=platform,
+                status=status,
+                version=version,
+                sort_by=sort_by,
+                per_page=per_page,
+                max_requests=max_requests,
+                progress=progress,
+            )
+        )
+
+    # -- plan -------------------------------------------------------------------------------
+
+    async def aplan(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        per_page: int = 50,
+        chunk: timedelta | None = None,
+    ) -> Plan:
+        """Async twin of :meth:`plan`."""
+        filters = {
+            "colo": colo,
+            "device_id": device_id,
+            "mode": mode,
+            "platform": platform,
+            "status": status,
+            "version": version,
+        }
+        query = self._query(
+            start, end, source=source, per_page=per_page, sort_by=None, filters=filters
+        )
+        parts = (
+            [query]
+            if chunk is None
+            else [c.query for c in split(query, now=datetime.now(UTC), size=chunk)]
+        )
+        # a page store widens hourly/raw windows to whole chunks: plan what it will fetch
+        span = query.with_window(parts[0].start, parts[-1].end)
+        async with self._session(False, "dexkit plan") as s:
+            return await self._plan(s, span, len(parts))
+
+    async def _plan(self, s: _Session, query: Query, chunks: int = 1) -> Plan:
+        started = time.perf_counter()
+        _, doc = await s.get(self._path("devices"), query.params(1), page=1)
+        latency = time.perf_counter() - started
+        info = doc.get("result_info") if isinstance(doc.get("result_info"), dict) else None
+        total_count = _int(info, "total_count")
+        pages = _int(info, "total_pages")
+        if pages is None:
+            pages = math.ceil(total_count / query.per_page) if total_count is not None else 1
+        plan = self._make_plan(query, total_count, max(pages, 1), chunks, latency)
+        log.info("plan: %s", plan)
+        return plan
+
+    def plan(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        per_page: int = 50,
+        chunk: timedelta | None = None,
+    ) -> Plan:
+        """Say what a device-list query costs, spending one request.
+
+        Takes the arguments of :meth:`devices`, and ``chunk``, the chunk size of a page store:
+        the plan then covers the window as :meth:`fetch` stores it (``hourly`` and ``raw``
+        widened to whole chunks; each extra chunk costs up to one more request). The plan gives
+        the records, pages and requests the query needs and how long fetching them takes with
+        this client's concurrency, under its rate limit.
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     plan = client.plan("-30m")
+        >>> plan.pages, plan.requests, 100 < plan.total_count <= 120
+        (3, 3, True)
+        >>> print(plan)  # doctest: +ELLIPSIS
+        1... records in 3 page(s) of 50: 3 request(s), about 0... s with 4 in flight
+        under 1200 requests / 300 s
+        """
+        return _run(
+            self.aplan(
+                start,
+                end,
+                source=source,
+                colo=colo,
+                device_id=device_id,
+                mode=mode,
+                platform=platform,
+                status=status,
+                version=version,
+                per_page=per_page,
+                chunk=chunk,
+            )
+        )
+
+    # -- page store -------------------------------------------------------------------------
+
+    async def afetch(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        into: str | os.PathLike[str],
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        chunk: timedelta = timedelta(hours=1),
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> FetchSummary:
+        """Async twin of :meth:`fetch`."""
+        filters = {
+            "colo": colo,
+            "device_id": device_id,
+            "mode": mode,
+            "platform": platform,
+            "status": status,
+            "version": version,
+        }
+        query = self._query(
+            start, end, source=source, per_page=per_page, sort_by=sort_by, filters=filters
+        )
+        now = datetime.now(UTC)
+        store = PageStore(into, query.shape())
+        chunks = split(query, now=now, size=chunk)
+        todo = [c for c in chunks if not store.complete(c)]
+        done = [c for c in chunks if c not in todo]
+        budget = self.max_requests if max_requests is None else max_requests
+        started = time.perf_counter()
+        async with self._session(progress, "dexkit fetch") as s:
+            if len(todo) > 1 and budget is not None:
+                # one request over the span still to fetch says what the chunks will cost
+                span = query.with_window(todo[0].query.start, todo[-1].query.end)
+                plan = await self._plan(s, span, len(todo))
+                if plan.requests > budget:
+                    raise _budget_error(plan, budget)
+            single = budget if len(todo) == 1 else None
+            try:
+                outcomes = await _gather([self._fetch_chunk(s, store, c, single) for c in todo])
+            finally:
+                store.save()
+            requests = s.requests
+        summary = FetchSummary(
+            path=str(store.root),
+            query=str(query),
+            chunks=len(chunks),
+            chunks_reused=len(done),
+            pages_fetched=sum(o.fetched for o in outcomes),
+            pages_reused=sum(o.reused for o in outcomes) + sum(store.page_count(c) for c in done),
+            requests=requests,
+            records=sum(o.records for o in outcomes) + sum(store.records(c) for c in done),
+            duplicates=sum(o.duplicates for o in outcomes),
+            seconds=time.perf_counter() - started,
+        )
+        store.log_fetch(query, asdict(summary))
+        log.info("fetch: %s", summary)
+        return summary
+
+    async def _fetch_chunk(
+        self, s: _Session, store: PageStore, chunk: Chunk, budget: int | None
+    ) -> _Outcome:
+        have = store.prepare(chunk)
+        try:
+            outcome = await self._page_all(
+                s,
+                chunk.query,
+                budget=budget,
+                have=have,
+                on_page=lambda n, raw: store.write_page(chunk, n, raw),
+                on_totals=lambda pages, count: store.begin(chunk, pages, count),
+            )
+        except BaseException:
+            store.interrupted(chunk)
+            raise
+        store.finish(chunk, outcome.numbers, records=outcome.records, stop=outcome.stop)
+        return outcome
+
+    def fetch(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        into: str | os.PathLike[str],
+        source: str = "last_seen",
+        colo: str | None = None,
+        device_id: str | None = None,
+        mode: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        version: str | None = None,
+        sort_by: str | None = None,
+        per_page: int = 50,
+        chunk: timedelta = timedelta(hours=1),
+        max_requests: int | None = None,
+        progress: bool | None = None,
+    ) -> FetchSummary:
+        """Fetch a query's pages into a page store on disk, resuming what is there.
+
+        Each page is saved (gzipped, atomically) as it arrives, under ``into``, with a
+        ``manifest.json`` of the query, times and counts (no credentials). Re-running the same
+        fetch after an interruption requests only the pages that are missing. ``hourly`` and
+        ``raw`` windows are split into chunks aligned to ``chunk`` (UTC hours by default):
+        a complete chunk is never fetched again, so a notebook re-run over an overlapping window
+        fetches only what is new. Read the store offline with ``dexkit.read_pages(into)``.
+
+        Takes the arguments of :meth:`devices`, plus ``into`` and ``chunk``.
+
+        Returns
+        -------
+        FetchSummary
+            What was fetched and what was reused.
+
+        Examples
+        --------
+        >>> import tempfile, dexkit
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> store = tempfile.mkdtemp()
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     first = client.fetch("2h", "now", source="hourly", into=store, progress=False)
+        ...     again = client.fetch("2h", "now", source="hourly", into=store, progress=False)
+        >>> first.chunks, again.chunks_reused >= 1, dexkit.read_pages(store).height >= 120
+        (3, True, True)
+        """
+        return _run(
+            self.afetch(
+                start,
+                end,
+                into=into,
+                source=source,
+                colo=colo,
+                device_id=device_id,
+                mode=mode,
+                platform=platform,
+                status=status,
+                version=version,
+                sort_by=sort_by,
+                per_page=per_page,
+                chunk=chunk,
+                max_requests=max_requests,
+                progress=progress,
+            )
+        )
+
+    # -- aggregates -------------------------------------------------------------------------
+
+    async def _single(self, op: str, params: Mapping[str, str]) -> Any:
+        async with self._session(False, "dexkit") as s:
+            _, doc = await s.get(self._path(op), params, page=None)
+        result = doc.get("result")
+        stats = result.get("deviceStats") if isinstance(result, dict) else None
+        if not isinstance(stats, dict):
+            raise PageError(f"/{op}: the response has no result.deviceStats object")
+        return stats
+
+    async def alive_counts(self, since_minutes: int = 10) -> pl.DataFrame:
+        """Async twin of :meth:`live_counts`."""
+        if (
+            isinstance(since_minutes, bool)
+            or not isinstance(since_minutes, int)
+            or not 1 <= since_minutes <= 60
+        ):
+            raise QueryError(
+                f"since_minutes must be an integer from 1 to 60, got {since_minutes!r}"
+            )
+        stats = await self._single("live", {"since_minutes": str(since_minutes)})
+        rows: list[dict[str, Any]] = []
+        for name, dimension in _LIVE_DIMENSIONS:
+            for item in stats.get(name) or []:
+                rows.append(
+                    {
+                        "dimension": dimension,
+                        "value": item.get("value"),
+                        "unique_devices": item.get("uniqueDevicesTotal"),
+                    }
+                )
+        rows.append(
+            {"dimension": "total", "value": None, "unique_devices": stats.get("uniqueDevicesTotal")}
+        )
+        return pl.DataFrame(rows, schema=_COUNTS_SCHEMA)
+
+    def live_counts(self, since_minutes: int = 10) -> pl.DataFrame:
+        """Unique devices by colo, mode, platform, status and version (``/live``).
+
+        Parameters
+        ----------
+        since_minutes
+            The window, 1–60 minutes back from now (the server's clock).
+
+        Returns
+        -------
+        polars.DataFrame
+            ``dimension`` (``colo``, ``mode``, ``platform``, ``status``, ``version``, or
+            ``total``), ``value`` and ``unique_devices``.
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     live = client.live_counts(since_minutes=30)
+        >>> live.columns, live["dimension"].unique(maintain_order=True).to_list()
+        (['dimension', 'value', 'unique_devices'],
+         ['colo', 'mode', 'platform', 'status', 'version', 'total'])
+        >>> live.filter(dimension="colo")["unique_devices"].sum() == live[-1, "unique_devices"]
+        True
+        """
+        return _run(self.alive_counts(since_minutes))
+
+    async def acounts_over_time(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        colo: str | None = None,
+        device_id: str | None = None,
+    ) -> pl.DataFrame:
+        """Async twin of :meth:`counts_over_time`."""
+        query = self._query(
+            start,
+            end,
+            source="hourly",
+            per_page=50,
+            sort_by=None,
+            filters={"colo": colo, "device_id": device_id},
+        )
+        params = {
+            k: v for k, v in query.params(1).items() if k in ("from", "to", "colo", "device_id")
+        }
+        stats = await self._single("over-time", params)
+        rows: list[dict[str, Any]] = []
+        for name, dimension in (("byMode", "mode"), ("byStatus", "status")):
+            for item in stats.get(name) or []:
+                stamp = item.get("timestamp")
+                rows.append(
+                    {
+                        "dimension": dimension,
+                        "timestamp": parse_time(stamp, now=query.end) if stamp else None,
+                        "value": item.get("value"),
+                        "unique_devices": item.get("uniqueDevicesTotal"),
+                    }
+                )
+        return pl.DataFrame(rows, schema=_OVER_TIME_SCHEMA)
+
+    def counts_over_time(
+        self,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        colo: str | None = None,
+        device_id: str | None = None,
+    ) -> pl.DataFrame:
+        """Unique devices by mode and by status over time (``/over-time``), up to 7 days back.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``dimension`` (``mode`` or ``status``), ``timestamp``, ``value``, ``unique_devices``.
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     over = client.counts_over_time("-3h")
+        >>> over.columns, sorted(over["dimension"].unique())
+        (['dimension', 'timestamp', 'value', 'unique_devices'], ['mode', 'status'])
+        """
+        return _run(self.acounts_over_time(start, end, colo=colo, device_id=device_id))
+
+    async def across_check(self, since_minutes: int = 60) -> pl.DataFrame:
+        """Async twin of :meth:`cross_check`."""
+        live = await self.alive_counts(since_minutes)
+        frame = await self.adevices(f"-{since_minutes}m", source="last_seen", progress=False)
+        return compare_counts(live, frame)
+
+    def cross_check(self, since_minutes: int = 60) -> pl.DataFrame:
+        """Set ``/live`` counts beside the same counts computed from :meth:`devices`.
+
+        Fetches the ``last_seen`` devices of the last ``since_minutes`` and compares; see
+        :func:`compare_counts`. Exact agreement is not promised (clocks and windows differ).
+
+        Examples
+        --------
+        >>> from dexkit.client import Client
+        >>> from dexkit.testing import FakeCloudflare
+        >>> with FakeCloudflare(devices=120, seed=1) as api:
+        ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+        ...     check = client.cross_check(since_minutes=30)
+        >>> check.columns
+        ['dimension', 'value', 'live', 'computed', 'difference']
+        >>> check.filter(dimension="total")["difference"].to_list()
+        [0]
+        """
+        return _run(self.across_check(since_minutes))
+
+
+_LIVE_DIMENSIONS = (
+    ("byColo", "colo"),
+    ("byMode", "mode"),
+    ("byPlatform", "platform"),
+    ("byStatus", "status"),
+    ("byVersion", "version"),
+)
+_COUNTS_SCHEMA = pl.Schema({"dimension": pl.String, "value": pl.String, "unique_devices": pl.Int64})
+_OVER_TIME_SCHEMA = pl.Schema(
+    {
+        "dimension": pl.String(),
+        "timestamp": pl.Datetime("us", "UTC"),
+        "value": pl.String(),
+        "unique_devices": pl.Int64(),
+    }
+)
+
+
+def _int(info: Mapping[str, Any] | None, name: str) -> int | None:
+    value = None if info is None else info.get(name)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
+    before = frame.height
+    frame = frame.unique(subset=_DEDUP, keep="first", maintain_order=True)
+    if frame.height < before:
+        log.info("dropped %d duplicate record(s)", before - frame.height)
+    return frame
+
+
+def _budget_error(plan: Plan, budget: int) -> BudgetError:
+    return BudgetError(
+        f"this query needs {plan.requests:,} requests, more than max_requests={budget:,} "
+        f"({plan}). Narrow it: add a filter (colo=, platform=, status=, version=, device_id=), "
+        "shorten the window, or use source='last_seen' (one record per device); or pass "
+        f"max_requests={plan.requests} to spend them",
+        plan=plan,
+    )
+
+
+def compare_counts(live: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
+    """Set ``/live`` counts beside distinct-device counts computed from a device frame.
+
+    Parameters
+    ----------
+    live
+        A frame of :meth:`Client.live_counts`.
+    devices
+        A frame of :meth:`Client.devices` (``last_seen`` over the same window).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``dimension``, ``value``, ``live``, ``computed`` and ``difference`` (computed − live),
+        one row per value seen by either side.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> live = pl.DataFrame({"dimension": ["colo", "colo", "total"], "value": ["FRA", "LHR", None],
+    ...                      "unique_devices": [2, 1, 3]})
+    >>> devices = pl.DataFrame({"device_id": ["a", "b", "c"], "colo": ["FRA", "FRA", "AMS"],
+    ...                         "mode": "warp", "platform": "windows", "status": "connected",
+    ...                         "version": "1.0"})
+    >>> compare_counts(live, devices).filter(pl.col("dimension").is_in(["colo", "total"]))
+    shape: (4, 5)
+    ┌───────────┬───────┬──────┬──────────┬────────────┐
+    │ dimension ┆ value ┆ live ┆ computed ┆ difference │
+    │ ---       ┆ ---   ┆ ---  ┆ ---      ┆ ---        │
+    │ str       ┆ str   ┆ i64  ┆ i64      ┆ i64        │
+    ╞═══════════╪═══════╪══════╪══════════╪════════════╡
+    │ colo      ┆ AMS   ┆ null ┆ 1        ┆ null       │
+    │ colo      ┆ FRA   ┆ 2    ┆ 2        ┆ 0          │
+    │ colo      ┆ LHR   ┆ 1    ┆ null     ┆ null       │
+    │ total     ┆ null  ┆ 3    ┆ 3        ┆ 0          │
+    └───────────┴───────┴──────┴──────────┴────────────┘
+    """
+    parts = [
+        devices.group_by(pl.col(d).cast(pl.String).alias("value"))
+        .agg(pl.col("device_id").n_unique().cast(pl.Int64).alias("computed"))
+        .select(pl.lit(d).alias("dimension"), "value", "computed")
+        for _, d in _LIVE_DIMENSIONS
+    ]
+    total = pl.DataFrame(
+        {"dimension": ["total"], "value": [None], "computed": [devices["device_id"].n_unique()]},
+        schema={"dimension": pl.String, "value": pl.String, "computed": pl.Int64},
+    )
+    computed = pl.concat([*parts, total])
+    return (
+        live.rename({"unique_devices": "live"})
+        .join(computed, on=["dimension", "value"], how="full", coalesce=True, nulls_equal=True)
+        .with_columns(difference=pl.col("computed") - pl.col("live"))
+        .sort("dimension", "value", nulls_last=True)
+    )

@@ -1,0 +1,278 @@
+"""The page store: API pages saved on disk as they arrive, resumable, readable offline.
+
+Layout of a store directory::
+
+    DIR/manifest.json                                   the query, chunks, counts, fetch log
+    DIR/hourly/2026-11-18T13/page-00001.json.gz         one response body per file (gzip, mtime 0)
+    DIR/last_seen/2026-11-18T133000--2026-11-18T140000/page-00001.json.gz
+
+Pages are the API's response bodies exactly, so ``dexkit.read_pages(DIR)`` reads a store offline
+(it skips ``manifest.json``). Every write is atomic (a temporary file, then ``os.replace``): an
+interrupted fetch leaves whole pages or none, and the next fetch of the same window requests only
+the pages that are missing. ``hourly`` and ``raw`` windows are split into chunks aligned to whole
+UTC hours (see :func:`split`); a chunk that is complete and entirely in the past is never fetched
+again. No credential is ever written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dexkit._query import HISTORY_MAX, Query
+from dexkit.errors import ConfigError
+
+__all__ = ["MANIFEST", "Chunk", "PageStore", "split"]
+
+#: The manifest's file name (``read_pages`` skips it).
+MANIFEST = "manifest.json"
+_FORMAT = "dexkit-page-store"
+_VERSION = 1
+_MARGIN = timedelta(minutes=1)  # keep the oldest chunk this far inside the API's 7 days
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One part of a fetch's window, stored in its own directory.
+
+    Attributes
+    ----------
+    key
+        Its directory under the store, e.g. ``"hourly/2026-11-18T13"``.
+    query
+        The query of this chunk (the fetch's query over the chunk's window).
+    closed
+        The window is a whole aligned chunk entirely in the past: once fetched, it is final.
+    """
+
+    key: str
+    query: Query
+    closed: bool
+
+
+def _stamp(moment: datetime, *, seconds: bool = False) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H%M%S" if seconds else "%Y-%m-%dT%H%M")
+
+
+def split(query: Query, *, now: datetime, size: timedelta = timedelta(hours=1)) -> list[Chunk]:
+    """Split a query's window into chunks aligned to ``size`` (whole UTC hours by default).
+
+    ``last_seen`` queries are one chunk (a snapshot of the window). ``hourly`` and ``raw``
+    windows are widened to whole chunks, so that overlapping windows share them; the first chunk
+    is cut to the API's 7 days and the last one at ``now`` (such cut chunks are not ``closed``
+    and are fetched again next time).
+
+    >>> from dexkit._query import build
+    >>> now = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
+    >>> [(c.key, c.closed) for c in split(build("-2h", now=now, source="hourly"), now=now)]
+    [('hourly/2026-11-18T12', True), ('hourly/2026-11-18T13', True),
+     ('hourly/2026-11-18T14', False)]
+    """
+    if query.source == "last_seen":
+        key = f"last_seen/{_stamp(query.start, seconds=True)}--{_stamp(query.end, seconds=True)}"
+        return [Chunk(key, query, closed=query.end <= now)]
+    step = size.total_seconds()
+    if step <= 0 or step % 60:
+        raise ConfigError(f"chunk must be a positive whole number of minutes, got {size}")
+    hourly = step % 3600 == 0
+    earliest = now - HISTORY_MAX + _MARGIN
+    first = int(query.start.timestamp() // step) * step
+    chunks = []
+    at = datetime.fromtimestamp(first, UTC)
+    while at < query.end:
+        stop = at + size
+        lo, hi = max(at, earliest), min(stop, now)
+        if lo < hi:
+            name = at.strftime("%Y-%m-%dT%H") if hourly else _stamp(at)
+            closed = lo == at and hi == stop
+            chunks.append(Chunk(f"{query.source}/{name}", query.with_window(lo, hi), closed))
+        at = stop
+    return chunks
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    with open(part, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(part, path)
+
+
+def _page_name(number: int) -> str:
+    return f"page-{number:05d}.json.gz"
+
+
+class PageStore:
+    """A directory of saved pages of one query shape (source, filters, sort, page size).
+
+    Parameters
+    ----------
+    root
+        The directory (created if missing).
+    shape
+        What identifies the query apart from its window (``Query.shape()``). A store holds one
+        shape: opening it with another raises :class:`~dexkit.ConfigError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dexkit._query import build
+    >>> now = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
+    >>> query = build("-30m", now=now)
+    >>> store = PageStore(tempfile.mkdtemp(), query.shape())
+    >>> [chunk] = split(query, now=now)
+    >>> store.prepare(chunk)
+    {}
+    >>> store.write_page(chunk, 1, b'{"success": true, "result": []}')
+    >>> store.finish(chunk, [1], records=0, stop="page 1 is empty")
+    >>> store.complete(chunk), sorted(p.name for p in store.root.rglob("*.gz"))
+    (True, ['page-00001.json.gz'])
+    """
+
+    def __init__(self, root: str | os.PathLike[str], shape: Mapping[str, Any]) -> None:
+        self.root = Path(root)
+        self.shape = dict(shape)
+        path = self.root / MANIFEST
+        if path.exists():
+            try:
+                manifest = orjson.loads(path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                raise ConfigError(
+                    f"{path} is not a dexkit manifest ({exc}): use another directory"
+                ) from exc
+            if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+                raise ConfigError(
+                    f"{path} is not a dexkit page store manifest: use another directory"
+                )
+            if manifest.get("shape") != self.shape:
+                raise ConfigError(
+                    f"{self.root} holds pages of another query ({manifest.get('shape')}), not "
+                    f"{self.shape}: fetch into another directory"
+                )
+            self.manifest: dict[str, Any] = manifest
+        else:
+            if self.root.exists() and any(self.root.iterdir()):
+                raise ConfigError(
+                    f"{self.root} is not empty and has no {MANIFEST}: fetch into a new or empty "
+                    "directory, or one that an earlier fetch made"
+                )
+            now = datetime.now(UTC).isoformat()
+            self.manifest = {
+                "format": _FORMAT,
+                "version": _VERSION,
+                "shape": self.shape,
+                "created": now,
+                "updated": now,
+                "chunks": {},
+                "fetches": [],
+            }
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"PageStore({str(self.root)!r}, {len(self.manifest['chunks'])} chunk(s))"
+
+    def _entry(self, chunk: Chunk) -> dict[str, Any] | None:
+        entry = self.manifest["chunks"].get(chunk.key)
+        if entry is None or entry.get("query") != chunk.query.describe():
+            return None
+        return dict(entry)
+
+    def complete(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` is final in the store (complete, closed, same window)."""
+        entry = self._entry(chunk)
+        return bool(entry and entry.get("complete"))
+
+    def present(self, chunk: Chunk) -> dict[int, Path]:
+        """The saved page files of ``chunk``, by page number."""
+        folder = self.root / chunk.key
+        out: dict[int, Path] = {}
+        for path in folder.glob("page-*.json.gz"):
+            try:
+                out[int(path.name[5:10])] = path
+            except ValueError:
+                continue
+        return dict(sorted(out.items()))
+
+    def prepare(self, chunk: Chunk) -> dict[int, bytes]:
+        """Get ready to fetch ``chunk``: return the pages a resumed fetch can reuse.
+
+        Pages saved for the same window are kept (an interrupted fetch resumes); pages of another
+        window of the same chunk (an open hour fetched earlier) are removed.
+        """
+        if self._entry(chunk) is None:
+            shutil.rmtree(self.root / chunk.key, ignore_errors=True)
+            self.manifest["chunks"][chunk.key] = {
+                "query": chunk.query.describe(),
+                "complete": False,
+                "closed": chunk.closed,
+                "total_pages": None,
+                "total_count": None,
+                "pages": [],
+            }
+            return {}
+        return {n: gzip.decompress(path.read_bytes()) for n, path in self.present(chunk).items()}
+
+    def begin(self, chunk: Chunk, total_pages: int | None, total_count: int | None) -> None:
+        """Record the totals page 1 announced."""
+        entry = self.manifest["chunks"][chunk.key]
+        entry.update(total_pages=total_pages, total_count=total_count)
+        self.save()
+
+    def write_page(self, chunk: Chunk, number: int, body: bytes) -> None:
+        """Save one page's body, atomically."""
+        _atomic_write(self.root / chunk.key / _page_name(number), gzip.compress(body, mtime=0))
+
+    def finish(self, chunk: Chunk, numbers: Iterable[int], *, records: int, stop: str) -> None:
+        """Record a chunk fetched to its end; drop saved pages past the stop."""
+        keep = sorted(set(numbers))
+        for number, path in self.present(chunk).items():
+            if number not in keep:
+                path.unlink()
+        entry = self.manifest["chunks"][chunk.key]
+        entry.update(
+            complete=chunk.closed,
+            pages=keep,
+            records=records,
+            stop=stop,
+            fetched=datetime.now(UTC).isoformat(),
+        )
+        self.save()
+
+    def interrupted(self, chunk: Chunk) -> None:
+        """Record which pages of ``chunk`` were saved before a fetch stopped early."""
+        entry = self.manifest["chunks"].get(chunk.key)
+        if entry is not None:
+            entry.update(complete=False, pages=list(self.present(chunk)))
+
+    def records(self, chunk: Chunk) -> int:
+        """Distinct records of a finished chunk."""
+        entry = self._entry(chunk)
+        return int(entry.get("records", 0)) if entry else 0
+
+    def page_count(self, chunk: Chunk) -> int:
+        """Pages saved for a chunk."""
+        entry = self._entry(chunk)
+        return len(entry.get("pages", [])) if entry else 0
+
+    def log_fetch(self, query: Query, summary: Mapping[str, Any]) -> None:
+        """Append one fetch to the manifest's log (the last 100 are kept)."""
+        item = {"query": query.describe(), "finished": datetime.now(UTC).isoformat()}
+        item.update({k: v for k, v in summary.items() if k not in ("path", "query")})
+        self.manifest["fetches"] = [*self.manifest["fetches"], item][-100:]
+        self.save()
+
+    def save(self) -> None:
+        """Write the manifest, atomically."""
+        self.manifest["updated"] = datetime.now(UTC).isoformat()
+        data = orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        _atomic_write(self.root / MANIFEST, data + b"\n")

@@ -1,0 +1,174 @@
+"""The ``dexkit`` command: ``fake-api``, ``fetch``, ``report`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import dexkit
+from dexkit.cli import main
+from dexkit.client import Client
+from dexkit.testing import FakeCloudflare
+
+
+def hours_ago(n: int) -> str:
+    moment = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=n)
+    return moment.isoformat()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["fake-api", "--help"],
+        ["fetch", "--help"],
+        ["report", "--help"],
+        ["demo", "--help"],
+    ],
+)
+def test_help_on_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    assert "usage: dexkit" in capsys.readouterr().out
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "fake-api" in capsys.readouterr().err
+
+
+def test_fake_api_prints_one_json_line_and_serves_until_interrupted() -> None:
+    command = [sys.executable, "-m", "dexkit", "fake-api", "--devices", "60", "--seed", "2"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = json.loads(proc.stdout.readline())
+            assert sorted(line) == ["account_id", "api_token", "base_url"]
+            assert line["base_url"].startswith("http://127.0.0.1:")
+            client = Client(line["account_id"], line["api_token"], base_url=line["base_url"])
+            assert client.devices("-20m", progress=False).height > 40
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert out == ""
+    assert "Traceback" not in err
+
+
+def test_fake_api_rejects_bad_faults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fake-api", "--faults", "boom:0.1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error: --faults: unknown fault kind 'boom'")
+    assert err.count("\n") == 1
+
+
+def test_fetch_with_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeCloudflare(devices=200, seed=1) as api:
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+        store = tmp_path / "store"
+        argv = ["fetch", hours_ago(3), hours_ago(1), "--source", "hourly", "--into", str(store)]
+        assert main([*argv, "--plan"]) == 0
+        assert main(argv) == 0
+        assert main([*argv, "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert "page(s) of 50" in lines[0]
+    assert "2 chunk(s) (0 already complete)" in lines[1]
+    assert "2 chunk(s) (2 already complete)" in lines[2]
+    assert dexkit.read_pages(store).height > 300
+    assert api.api_token not in out + err
+
+
+def test_fetch_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["fetch", "30m", "--into", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error: no Cloudflare credentials")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_fetch_query_errors_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acc")
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok-secret")
+    assert main(["fetch", "3h", "--into", str(tmp_path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "use source='hourly'" in err
+    assert "tok-secret" not in err
+
+
+# -- report and demo -----------------------------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def test_demo_writes_the_sample_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.html"
+    assert main(["demo", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out.resolve()}" in printed
+    assert "FRA" in printed
+    assert "windows 2025.10.186.0" in printed
+    html = out.read_text()
+    assert 0 < out.stat().st_size < 5_000_000
+    assert "FRA" in html
+    assert "ada.lovelace" not in html  # redacted by default
+    assert "@example.com" not in html
+
+
+def test_report_from_saved_pages_with_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    argv = ["report", str(SAMPLE / "raw"), "-o", str(out), "--title", "<b>T</b>"]
+    argv += ["--incident", "2026-11-18T13:00Z", "2026-11-18T15:00Z"]
+    argv += ["--baseline", "2026-11-18T10:00Z", "2026-11-18T13:00Z"]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    html = out.read_text()
+    assert "&lt;b&gt;T&lt;/b&gt;" in html
+    assert "@example.com" not in html
+
+
+def test_report_no_redact_is_an_explicit_opt_in(tmp_path: Path) -> None:
+    names = dexkit.read_pages(SAMPLE / "last_seen")["device_name"].drop_nulls().unique()
+    shown = {}
+    for flag in ([], ["--no-redact"]):
+        out = tmp_path / "r.html"
+        assert main(["report", str(SAMPLE / "last_seen"), "-o", str(out), *flag]) == 0
+        html = out.read_text()
+        shown[bool(flag)] = sum(name in html for name in names)
+    assert shown == {False: 0, True: shown[True]}
+    assert shown[True] > 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["report", "/nonexistent/pages", "-o", "x.html"], "no device records"),
+        (["report", str(SAMPLE / "raw"), "-o", "x.html", "--incident", "then", "now"], "then"),
+    ],
+)
+def test_report_errors_are_one_line(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = [a if a != "x.html" else str(tmp_path / "x.html") for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error:")
+    assert err.count("\n") == 1
+    assert words in err
