@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -53,6 +53,8 @@ import altair as alt
 import polars as pl
 
 from dexkit import dataset, health
+from dexkit._time import TimeLike
+from dexkit._time import window as _window
 from dexkit.errors import ConfigError
 
 __all__ = [
@@ -73,7 +75,6 @@ __all__ = [
 Frame: TypeAlias = "pl.DataFrame | pl.LazyFrame"
 _C = TypeVar("_C", alt.Chart, alt.LayerChart)
 #: A point in time: a ``datetime`` (naive means UTC), a ``date`` or an ISO 8601 string.
-TimeLike: TypeAlias = "datetime | date | str"
 
 #: The most rows a chart's data set may hold; a builder that would embed more raises
 #: ``ConfigError``.
@@ -1282,28 +1283,6 @@ def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.TitleP
     if subtitle is None:
         return alt.TitleParams(text)
     return alt.TitleParams(text, subtitle=subtitle if isinstance(subtitle, str) else list(subtitle))
-
-
-def _instant(value: TimeLike, func: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ConfigError(f"{func}(): {value!r} is not an ISO 8601 date or time") from exc
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise ConfigError(f"{func}(): incident times must be datetimes, dates or ISO strings")
-
-
-def _window(value: tuple[TimeLike, TimeLike], func: str) -> tuple[datetime, datetime]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ConfigError(f"{func}(): incident must be a (start, end) pair, got {value!r}")
-    start, end = _instant(value[0], func), _instant(value[1], func)
-    if not start < end:
-        raise ConfigError(f"{func}(): the incident must start before it ends, got {start} to {end}")
-    return start, end
 
 
 def _values(frame: pl.DataFrame, func: str) -> list[dict[str, Any]]:

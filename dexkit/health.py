@@ -45,11 +45,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
 
+from dexkit._time import TimeLike
+from dexkit._time import instant as _instant
+from dexkit._time import window as _window
 from dexkit.errors import ConfigError
 
 __all__ = [
@@ -85,7 +88,6 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 #: What ``by`` accepts: nothing, a column name or expression, or a list of them.
 By: TypeAlias = "str | pl.Expr | Sequence[str | pl.Expr] | None"
 #: A point in time: a ``datetime`` (naive means UTC), a ``date`` or an ISO 8601 string.
-TimeLike: TypeAlias = "datetime | date | str"
 
 #: The numeric health metrics of a device record, in the order :func:`summarize` reports them.
 METRICS: tuple[str, ...] = (
@@ -750,28 +752,6 @@ def _utc(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     if dtype.time_zone != "UTC":
         return lf.with_columns(pl.col("timestamp").dt.convert_time_zone("UTC"))
     return lf
-
-
-def _instant(value: TimeLike, what: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ConfigError(f"{what}: {value!r} is not an ISO 8601 date or time") from exc
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise ConfigError(f"{what} must be a datetime, a date or an ISO string, got {value!r}")
-
-
-def _window(value: tuple[TimeLike, TimeLike], what: str) -> tuple[datetime, datetime]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ConfigError(f"{what} must be a (start, end) pair, got {value!r}")
-    start, end = _instant(value[0], what), _instant(value[1], what)
-    if not start < end:
-        raise ConfigError(f"{what}: the start {start} must come before the end {end}")
-    return start, end
 
 
 def _duration(value: str | timedelta, what: str) -> timedelta:

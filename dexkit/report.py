@@ -36,7 +36,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 
+from dexkit._time import TimeLike
+from dexkit._time import window as _window
 from dexkit.errors import ConfigError, DexkitError
 
 if TYPE_CHECKING:
@@ -51,8 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Report", "build_report", "read_input", "write_report"]
 
-#: A point in time: a ``datetime`` (naive means UTC), a ``date`` or an ISO 8601 string.
-TimeLike: TypeAlias = "datetime | date | str"
+#: A window of time: ``(start, end)``, each a ``datetime`` (naive means UTC), a ``date`` or an
+#: ISO 8601 string.
 Window: TypeAlias = "tuple[TimeLike, TimeLike]"
 
 _TABLE_ROWS = 15
@@ -426,28 +428,6 @@ def write_report(
 
 # --------------------------------------------------------------------------------------------
 # Plumbing
-
-
-def _instant(value: object, what: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ConfigError(f"{what}: {value!r} is not an ISO 8601 date or time") from exc
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise ConfigError(f"{what}: expected a datetime, date or ISO 8601 string, got {value!r}")
-
-
-def _window(value: object, what: str) -> tuple[datetime, datetime]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ConfigError(f"{what} must be a (start, end) pair, got {value!r}")
-    start, end = _instant(value[0], what), _instant(value[1], what)
-    if not start < end:
-        raise ConfigError(f"{what} must start before it ends, got {start} to {end}")
-    return start, end
 
 
 def _windows(

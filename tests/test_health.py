@@ -805,7 +805,7 @@ def test_compare_windows_options() -> None:
 @pytest.mark.parametrize(
     ("baseline", "match"),
     [
-        ((T0, T0), "before the end"),
+        ((T0, T0), "start before it ends"),
         ((T0,), "pair"),
         (("yesterday", "today"), "ISO 8601"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -199,11 +200,14 @@ def test_a_changed_open_chunk_is_fetched_again(
     api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
 ) -> None:
     client = make_client(api)
+    # both windows inside the current (open) hour: a window across an hour boundary would
+    # rightly reuse the closed hour before it
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    while datetime.now(UTC) - hour < timedelta(seconds=40):
+        time.sleep(1)
     now = datetime.now(UTC)
-    client.fetch(
-        now - timedelta(minutes=5), now - timedelta(minutes=1), source="raw", into=tmp_path
-    )
-    summary = client.fetch(now - timedelta(minutes=5), "now", source="raw", into=tmp_path)
+    client.fetch(hour, now - timedelta(seconds=20), source="raw", into=tmp_path)
+    summary = client.fetch(hour, "now", source="raw", into=tmp_path)
     assert summary.chunks_reused == 0
     assert summary.pages_reused == 0
 
