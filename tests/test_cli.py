@@ -172,3 +172,26 @@ def test_report_errors_are_one_line(
     assert err.startswith("dexkit: error:")
     assert err.count("\n") == 1
     assert words in err
+
+
+def test_fetch_then_report_from_the_store_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, out = tmp_path / "store", tmp_path / "fleet.html"
+    with FakeCloudflare(devices=120, seed=4) as api:
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+        assert main(["fetch", hours_ago(3), hours_ago(1), "--source", "hourly", "--into",
+                     str(store), "--no-progress"]) == 0  # fmt: skip
+        token = api.api_token
+    for name in ("CLOUDFLARE_BASE_URL", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN"):
+        monkeypatch.delenv(name)
+    assert main(["report", str(store), "-o", str(out)]) == 0  # the fake is gone: offline
+    printed = capsys.readouterr()
+    html = out.read_text()
+    assert "page store" in html
+    assert "hourly" in html
+    assert token not in html
+    assert token not in printed.out + printed.err
+    assert dexkit.read_pages(store)["device_id"].n_unique() > 100
