@@ -439,7 +439,8 @@ class _Session:
                 limiter.release()
                 self._log(short, where, "timeout", started)
                 error = TransportError(
-                    f"{_where(page)}timed out after {client.timeout:g} s: retries did not help"
+                    f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
+                    page=page,
                 )
                 raise _Retry(error) from exc
             except httpx.TransportError as exc:
@@ -448,7 +449,8 @@ class _Session:
                 self._log(short, where, kind, started)
                 text = str(exc) or kind
                 error = TransportError(
-                    f"{_where(page)}the connection failed ({text}) and retries did not help"
+                    f"{_where(page)}the connection failed ({text}) and retries did not help",
+                    page=page,
                 )
                 raise _Retry(error) from exc
             finally:

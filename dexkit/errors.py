@@ -199,7 +199,17 @@ class ServerError(APIError):
 
 
 class TransportError(DexkitError):
-    """The connection failed (timeout, reset, truncated body) and retries did not help."""
+    """The connection failed (timeout, reset, truncated body) and retries did not help.
+
+    Attributes
+    ----------
+    page
+        The page being fetched, when known.
+    """
+
+    def __init__(self, message: str, *, page: int | str | None = None) -> None:
+        super().__init__(message)
+        self.page = page
 
 
 class DexkitWarning(UserWarning):

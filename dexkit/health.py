@@ -970,6 +970,11 @@ def status_counts(frame: FrameT, by: By = None) -> FrameT:
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "status_counts")
     keys: list[pl.Expr] = _keys(by, schema, "status_counts")
+    if "status" in _names(keys):
+        raise ConfigError(
+            "status_counts() counts devices per status already: group by other columns "
+            "(by='colo', by=['platform', 'version']) or use by=None"
+        )
     names: list[str] = _names(keys)
     total = pl.col("devices").sum()
     result = (

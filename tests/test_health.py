@@ -955,3 +955,15 @@ def test_timeline_and_compare_invariants(records: pl.DataFrame) -> None:
 def test_summarize_matches_numpy_on_random_frames(records: pl.DataFrame) -> None:
     if records.height:
         _check_against_pandas(records.with_columns(pl.col("colo").fill_null("?")), "colo")
+
+
+def test_status_counts_by_status_is_a_clear_error() -> None:
+    frame = pl.DataFrame(
+        {
+            "device_id": ["a"],
+            "timestamp": [datetime(2026, 11, 18, tzinfo=UTC)],
+            "status": ["connected"],
+        }
+    )
+    with pytest.raises(ConfigError, match="per status already"):
+        health.status_counts(frame, by="status")
