@@ -268,30 +268,56 @@ def _add_demo(commands: Any) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from dexkit import synth
     from dexkit.frames import read_pages
-    from dexkit.health import summarize
+    from dexkit.health import compare_windows, summarize
     from dexkit.report import write_report
 
     fleet = synth.sample_fleet()
     start, end = synth.SAMPLE["windows"]["raw"]
     incident = synth.SAMPLE["incident"]
     frame = read_pages(fleet.pages("raw", start, end, per_page=1000))
-    fleet_row = summarize(frame).row(0, named=True)
+    head = summarize(frame).row(0, named=True)
+    print("dexkit demo: the bundled sample fleet (synthetic, offline)")
     print(
-        f"sample fleet: {frame.height:,} raw records of {fleet_row['devices']} devices, "
-        f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC; incident {incident.start:%H:%M}-"
-        f"{incident.end:%H:%M} UTC in {incident.colo} and {incident.platform} "
-        f"{incident.version}"
+        f"  {head['devices']} devices, {head['connected']} connected "
+        f"({head['connected_share']:.0%}), fleet health {head['health']}; {frame.height:,} raw "
+        f"records {start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
     )
+    window = (incident.start, incident.end)
+    baseline = (incident.start - (incident.end - incident.start), incident.start)
+    print(
+        f"  what moved in {incident.start:%H:%M}-{incident.end:%H:%M} UTC against "
+        f"{baseline[0]:%H:%M}-{baseline[1]:%H:%M} (medians; effect size = Cohen's d):"
+    )
+    for by, top in (("colo", 2), (["platform", "version"], 1)):
+        moved = compare_windows(frame, baseline, window, by=by).head(top)
+        names = [by] if isinstance(by, str) else by
+        for row in moved.select(
+            pl.concat_str(names, separator=" ").alias("where"),
+            "metric",
+            "baseline",
+            "incident",
+            "effect",
+        ).iter_rows(named=True):
+            print(
+                f"    {row['where']:<24} {row['metric']:<22} {row['baseline']:>8.2f} -> "
+                f"{row['incident']:>8.2f}   effect {row['effect']:.1f}"
+            )
     path = write_report(
         frame,
         args.output,
-        incident=(incident.start, incident.end),
+        incident=window,
+        baseline=baseline,
         title="dexkit demo: the sample fleet's incident",
         provenance={"input": "dexkit.synth.sample_fleet() (synthetic)", "source": "raw"},
     )
-    print(f"wrote {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"wrote {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB): the redacted postmortem "
+        "report; open it in any browser, it needs no network"
+    )
     return 0
 
 
