@@ -63,13 +63,13 @@ def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetim
             f"{name}: expected a datetime, a string or epoch milliseconds, got {value!r}"
         )
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, UTC)
+        return _from_epoch_ms(value, name)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == "now":
             return now
         if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, UTC)
+            return _from_epoch_ms(int(text), name)
         rel = _RELATIVE.match(text)
         if rel:
             return now - float(rel[2]) * _UNITS[rel[3].lower()]
@@ -84,6 +84,16 @@ def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetim
     raise QueryError(
         f"{name}: expected a datetime, a string or epoch milliseconds, got {type(value).__name__}"
     )
+
+
+def _from_epoch_ms(value: float, name: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise QueryError(
+            f"{name}: {value!r} is not a usable time in epoch milliseconds "
+            "(e.g. 1795000000000 is 2026-11-18T11:06:40Z)"
+        ) from None
 
 
 def _iso(moment: datetime) -> str:

@@ -456,12 +456,23 @@ class _Session:
             finally:
                 self.requests += 1
             note = limiter.observe(response.headers)
+            if response.status_code == 429:
+                self._pause(response)  # before the slot is free: no request may slip out now
             limiter.release()
-        await asyncio.sleep(0)  # let the next request go out before this response is parsed
+        status = response.status_code
+        if not 400 <= status < 500:
+            await asyncio.sleep(0)  # let the next request go out before this response is parsed
         if note:
             log.info(note)
-        self._log(short, where, str(response.status_code), started)
+        self._log(short, where, str(status), started)
         return self._check(response, page)
+
+    def _pause(self, response: httpx.Response) -> float:
+        """Hold every request until a 429's ``Retry-After`` (capped); return seconds left."""
+        cap = self.client.max_retry_after
+        asked = _retry_after(response)
+        deadline = self.client._limiter.pause(min(cap, 60.0 if asked is None else asked))
+        return deadline - time.monotonic()
 
     def _log(self, path: str, where: str, status: str, started: float) -> None:
         log.debug("GET %s%s status=%s %.3fs", path, where, status, time.perf_counter() - started)
@@ -471,11 +482,7 @@ class _Session:
         error: DexkitError
         ray = response.headers.get("cf-ray")
         if status == 429:
-            cap = self.client.max_retry_after
-            asked = _retry_after(response)
-            wait = min(cap, 60.0 if asked is None else asked)
-            deadline = self.client._limiter.pause(wait)
-            left = deadline - time.monotonic()
+            left = self._pause(response)
             log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
             self.show(f"rate-limited: waiting {left:.0f} s")
             error = RateLimitError(
@@ -819,9 +826,14 @@ class Client:
                     stop = f"page {n} repeats page {n - 1} (the server ignores `page`?)"
                     break
             new = [k for k in keys if k not in seen]
-            if not new:
+            if not new and total_pages is None:
                 stop = f"page {n} holds only records already seen"
                 break
+            if not new:  # records moved back a page; later pages still hold new ones
+                log.info("page %d holds only records already seen: going on", n)
+                duplicates += len(keys)
+                previous = keys
+                continue
             duplicates += len(keys) - len(set(new))
             seen.update(new)
             kept.append(n)

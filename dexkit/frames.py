@@ -428,6 +428,8 @@ _TIMESTAMP = (
     .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
 )
 _EPOCH_MS = pl.col("timestamp").str.contains(r"^-?\d{9,}$")
+#: Epoch milliseconds dexkit reads: 1970 up to the year 3000 (beyond, a value is a mistake).
+_EPOCH_RANGE = (0, 32_503_680_000_000)
 
 
 def _records_frame(table: pa.Table) -> tuple[pl.DataFrame, list[tuple[str, str]], list[int]]:
@@ -457,16 +459,17 @@ def _finish(
     lenient: bool,
     nulled: Counter[str],
 ) -> pl.DataFrame:
+    epoch = pl.col("timestamp").cast(pl.Int64, strict=False)
     parsed = frame.select(
-        pl.when(_EPOCH_MS)
+        pl.when(_EPOCH_MS & epoch.is_between(*_EPOCH_RANGE))
         .then(
-            pl.from_epoch(pl.col("timestamp").cast(pl.Int64, strict=False), time_unit="ms")
-            .dt.cast_time_unit("us")
-            .dt.replace_time_zone("UTC")
+            pl.from_epoch(epoch, time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
         )
-        .otherwise(_TIMESTAMP)
+        .when(~_EPOCH_MS)
+        .then(_TIMESTAMP)
         .alias("timestamp"),
-        (pl.col("timestamp").is_not_null() & _TIMESTAMP.is_null() & ~_EPOCH_MS).alias("bad"),
+    ).with_columns(
+        (frame.get_column("timestamp").is_not_null() & pl.col("timestamp").is_null()).alias("bad")
     )
     bad = parsed.get_column("bad")
     if bad.any():
@@ -477,7 +480,7 @@ def _finish(
             record = row - (ends[page - 1] if page else 0)
             raise RecordError(
                 "cannot read this timestamp (expected e.g. '2023-10-11 00:00:00+00', ISO 8601 or "
-                "epoch milliseconds)",
+                "epoch milliseconds between 1970 and 3000)",
                 page=labels[page],
                 record=record,
                 field="timestamp",
@@ -614,7 +617,12 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFra
             ]
             table = _arrow_read([orjson.dumps({"result": r}) for r in pages_records])
         nulled = norm.nulled
-    frame, unknown, ends = _records_frame(table)
+    try:
+        frame, unknown, ends = _records_frame(table)
+    except RecursionError as exc:
+        raise PageError(
+            "a record nests objects deeper than dexkit can read (hundreds of levels)"
+        ) from exc
     if frame.height == 0 and not unknown:
         return empty_frame()
     frame = _finish(frame, labels, ends, lenient, nulled)

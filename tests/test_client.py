@@ -244,7 +244,10 @@ def test_an_interrupt_in_a_notebook_cancels_the_fetch(
             loop.close()
         assert time.monotonic() - started < 3
         assert len(api.requests) < 10
-    assert not [t for t in threading.enumerate() if t.name == "dexkit"]
+    workers = [t for t in threading.enumerate() if t.name == "dexkit"]
+    for worker in workers:  # a finished thread can linger in the registry for a moment
+        worker.join(timeout=5)
+    assert not [t for t in workers if t.is_alive()]
 
 
 def test_empty_result(api: FakeCloudflare, make_client: MakeClient, window: Window) -> None:
@@ -396,8 +399,10 @@ def test_persistent_faults_raise_the_documented_error(
 ) -> None:
     with FakeCloudflare(devices=300, seed=1, slow=0.5, retry_after=0.1) as api:
         api.inject(kind, page=3, times=100)
+        # one request at a time: with several in flight, the fake's 429 block (it answers 429 to
+        # everything for Retry-After) could exhaust another page's retries first
         with pytest.raises(error, match="page 3") as info:
-            make_client(api, retries=2, timeout=0.2).devices(*window)
+            make_client(api, retries=2, timeout=0.2, concurrency=1).devices(*window)
     if status is not None:
         assert isinstance(info.value, APIError)
         assert info.value.status == status
@@ -733,3 +738,74 @@ def test_a_borrowed_transport_is_not_closed(window: Window) -> None:
     assert client.devices(*window).height == 1
     assert client.devices(*window).height == 1
     assert calls == ["Bearer tok", "Bearer tok"]
+
+
+# -- regressions -------------------------------------------------------------------------------
+
+
+def _pages_handler(
+    pages: dict[int, list[int]], total_pages: int, log: list[tuple[float, int, int]] | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params["page"])
+        body = {
+            "success": True,
+            "errors": [],
+            "messages": [],
+            "result": [_record(i) for i in pages.get(n, [])],
+            "result_info": {
+                "page": n,
+                "per_page": 2,
+                "count": len(pages.get(n, [])),
+                "total_count": 2 * total_pages,
+                "total_pages": total_pages,
+            },
+        }
+        return httpx.Response(200, content=orjson.dumps(body))
+
+    return handler
+
+
+def test_a_page_of_records_seen_before_does_not_end_paging_when_total_pages_is_known(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # records 1 and 2 moved back onto page 3 while paging; page 4 still holds new ones
+    pages = {1: [1, 2], 2: [3, 4], 3: [1, 2], 4: [5, 6]}
+    client = Client("acc", "tok", transport=httpx.MockTransport(_pages_handler(pages, 4)))
+    with caplog.at_level(logging.INFO, logger="dexkit"):
+        frame = client.devices("-30m", per_page=2, progress=False)
+    assert sorted(frame["device_id"].to_list()) == [_record(i)["deviceId"] for i in range(1, 7)]
+    assert "appeared twice" in caplog.text
+
+
+def test_no_request_slips_out_right_after_a_429() -> None:
+    started = time.monotonic()
+    sent: list[tuple[float, int]] = []
+    blocked: dict[str, float] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        n, now = int(request.url.params["page"]), time.monotonic() - started
+        sent.append((now, n))
+        if n == 2 and "until" not in blocked:
+            blocked["at"], blocked["until"] = now, now + 1.0
+            return httpx.Response(429, headers={"Retry-After": "1"}, json={"success": False})
+        body = {
+            "success": True,
+            "errors": [],
+            "messages": [],
+            "result": [_record(n)],
+            "result_info": {"page": n, "per_page": 1, "total_count": 5, "total_pages": 5},
+        }
+        return httpx.Response(200, content=orjson.dumps(body))
+
+    client = Client("acc", "tok", transport=httpx.MockTransport(handler), concurrency=1)
+    assert client.devices("-30m", per_page=1, progress=False).height == 5
+    inside = [(t, n) for t, n in sent if blocked["at"] < t < blocked["until"] - 0.05]
+    assert inside == []
+
+
+def test_epoch_millisecond_mistakes_are_query_errors() -> None:
+    now = datetime(2026, 11, 18, 14, tzinfo=UTC)
+    for value in (float("nan"), 10**20, "99999999999999999999"):
+        with pytest.raises(QueryError, match="epoch milliseconds"):
+            build(value, now=now)

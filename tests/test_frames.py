@@ -523,3 +523,19 @@ def test_read_pages_does_not_mutate_nor_depend_on_input_identity() -> None:
     before = copy.deepcopy(records)
     dexkit.read_pages(page(records))
     assert records == before
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", 1e300, 32503680000001])
+def test_epoch_milliseconds_out_of_range_are_errors_not_silent_nulls(value: Any) -> None:
+    error = _raises(RecordError, page([minimal_record(timestamp=value)]))
+    assert error.field == "timestamp"
+    with pytest.warns(CoercionWarning, match="timestamp"):
+        frame = dexkit.read_pages(page([minimal_record(timestamp=value)]), on_error="null")
+    assert frame["timestamp"].to_list() == [None]
+
+
+def test_absurdly_deep_unknown_nesting_is_a_page_error() -> None:
+    deep = b'{"x":' * 1200 + b"1" + b"}" * 1200
+    body = page([minimal_record(deep="DEEP")]).replace(b'"DEEP"', deep)
+    error = _raises(PageError, body)
+    assert "deeper" in str(error) or "JSON" in str(error)
