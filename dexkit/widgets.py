@@ -528,13 +528,15 @@ class _UI:
                 options=ex.options[name],
                 rows=min(6, max(2, len(ex.options[name]))),
                 description=_LABELS[name],
-                layout=w.Layout(width="210px"),
-                style={"description_width": "70px"},
+                layout=w.Layout(width="240px"),
+                style={"description_width": "88px"},  # room for "Connection"
             )
             select.add_class(f"dexkit-filter-{name}")
             select.observe(self._on_filter, names="value")
             self.selects[name] = select
-        labels = [f"{b:%m-%d %H:%M}" for b in ex.buckets] or ["(no time)"]
+        one_day = len({f"{b:%Y-%m-%d}" for b in ex.buckets}) <= 1
+        labels = [f"{b:%H:%M}" if one_day else f"{b:%m-%d %H:%M}" for b in ex.buckets]
+        labels = labels or ["(no time)"]
         self.range: Any = None
         if len(ex.buckets) > 1:
             self.range = w.SelectionRangeSlider(
@@ -542,7 +544,9 @@ class _UI:
                 index=(0, len(labels) - 1),
                 description="Time (UTC)",
                 continuous_update=False,
-                layout=w.Layout(width="620px"),
+                readout=True,
+                style={"description_width": "initial"},
+                layout=w.Layout(width="760px"),
             )
             self.range.add_class("dexkit-filter-time")
             self.range.observe(self._on_filter, names="value")
