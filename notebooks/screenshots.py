@@ -17,48 +17,21 @@ and any request that would leave this machine is aborted.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 from playwright.sync_api import Browser, Page, Route, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 NOTEBOOKS = Path(__file__).resolve().parent
 ROOT = NOTEBOOKS.parent
-BIN = Path(sys.executable).parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(ROOT))  # the browser tests' shared pieces: tests/browser.py
+
+from tests.browser import ARGS, CHROMIUM, jupyter_lab, offline_env, run_all_cells, tool  # noqa: E402
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
-
-
-def _tool(name: str) -> str:
-    """A console script of this virtualenv, else the one on PATH."""
-    path = BIN / name
-    return str(path) if path.exists() else shutil.which(name) or name
-
-
-def _offline_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
 
 
 def _keep_local(route: Route) -> None:
@@ -77,18 +50,11 @@ def _new_page(browser: Browser, width: int, height: int) -> Page:
     return page
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def overview(browser: Browser, tmp: Path, out: Path) -> None:
     """01-fleet-overview.ipynb executed to HTML without inputs; its top."""
     subprocess.run(
         [
-            _tool("jupyter"),
+            tool("jupyter"),
             "nbconvert",
             "--execute",
             "--to",
@@ -102,7 +68,7 @@ def overview(browser: Browser, tmp: Path, out: Path) -> None:
             "01-fleet-overview.ipynb",
         ],
         cwd=NOTEBOOKS,
-        env=_offline_env(),
+        env=offline_env(),
         check=True,
     )
     page = _new_page(browser, 1200, 1400)
@@ -130,85 +96,13 @@ def overview(browser: Browser, tmp: Path, out: Path) -> None:
     page.close()
 
 
-@contextmanager
-def jupyterlab(tmp: Path) -> Iterator[tuple[str, str]]:
-    """JupyterLab on a free localhost port with a random token: (base URL, token)."""
-    port, token = _free_port(), secrets.token_hex(16)
-    env = _offline_env()
-    env["JUPYTER_CONFIG_DIR"] = str(tmp / "config")
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp / "workspaces")
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp / "settings")
-    log_path = tmp / "lab.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                _tool("jupyter"),
-                "lab",
-                "--no-browser",
-                "--ip=127.0.0.1",
-                f"--port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={NOTEBOOKS}",
-                "--ServerApp.port_retries=0",
-                "--LabApp.news_url=",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                *(["--allow-root"] if os.geteuid() == 0 else []),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        text = log_path.read_text(errors="replace")
-                        raise SystemExit(f"JupyterLab did not start:\n{text[-3000:]}") from None
-                    time.sleep(0.3)
-            yield base, token
-        finally:
-            # SIGINT twice is JupyterLab's clean shutdown; it shuts its kernels down too.
-            for _ in range(2):
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGINT)
-                    time.sleep(0.5)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
 def explorer(browser: Browser, tmp: Path, out: Path) -> None:
     """03-explore.ipynb run in JupyterLab; the explorer widget filtered to colo FRA."""
-    with jupyterlab(tmp) as (base, token):
+    with jupyter_lab(NOTEBOOKS, tmp) as (base, token):
         # Tall enough for the whole explorer: JupyterLab scrolls inside its own panel, so a
         # part below the viewport would not be drawn in the element's screenshot.
         page = _new_page(browser, 1400, 2200)
-        page.goto(f"{base}/lab/tree/03-explore.ipynb?reset&token={token}")
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
-        # JupyterLab may ask which kernel to start: take the notebook's own (python3).
-        dialog = page.locator(".jp-Dialog .jp-mod-accept")
-        try:
-            dialog.wait_for(timeout=5_000)
-            dialog.click()
-        except PlaywrightTimeout:
-            pass
-        page.wait_for_function(
-            "() => !document.querySelector('.jp-Toolbar-kernelStatus') || "
-            "!/Starting|Connecting/.test(document.body.innerText)",
-            timeout=60_000,
-        )
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        run_all_cells(page, base, token, "03-explore.ipynb")
         widget = page.locator(".dexkit-explorer").first
         widget.wait_for(timeout=90_000)
         widget.locator(".dexkit-status-chart svg").first.wait_for(timeout=30_000)
@@ -233,7 +127,7 @@ def explorer(browser: Browser, tmp: Path, out: Path) -> None:
 def report(browser: Browser, tmp: Path, out: Path) -> None:
     """The report of `dexkit demo`; its top once every chart is drawn."""
     html = tmp / "demo.html"
-    subprocess.run([_tool("dexkit"), "demo", "-o", str(html)], env=_offline_env(), check=True)
+    subprocess.run([tool("dexkit"), "demo", "-o", str(html)], env=offline_env(), check=True)
     page = _new_page(browser, 1200, 1600)
     page.goto(html.as_uri())
     page.wait_for_function(

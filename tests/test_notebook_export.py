@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import dexkit
+from tests.browser import ARGS, CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02-incident-postmortem.ipynb"
@@ -80,17 +81,11 @@ def test_redaction_can_be_turned_off_explicitly(tmp_path: Path) -> None:
 
 def _open_offline(page: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = "/usr/bin/chromium"
-    if shutil.which(chromium) is None:
-        pytest.fail(f"{chromium} is missing: `make test` installs it")
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it")
     outside: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             context = browser.new_context()
 

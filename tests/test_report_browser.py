@@ -10,20 +10,10 @@ from typing import Any
 import pytest
 
 from dexkit.report import write_report
+from tests.browser import ARGS, CHROMIUM
 from tests.test_report import HOSTILE, INCIDENT, hostile_frame
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
