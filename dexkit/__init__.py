@@ -9,6 +9,7 @@ from __future__ import annotations
 from dexkit import dataset, health, schema
 from dexkit.client import Client, FetchSummary, Plan, compare_counts
 from dexkit.dataset import DatasetWrite, colos, scan_dataset, write_dataset
+from dexkit.display import Table, show
 from dexkit.errors import (
     APIError,
     AuthError,
@@ -73,6 +74,7 @@ __all__ = [
     "Report",
     "Rules",
     "ServerError",
+    "Table",
     "TransportError",
     "UnknownFieldsWarning",
     "__version__",
@@ -92,6 +94,7 @@ __all__ = [
     "redact",
     "scan_dataset",
     "schema",
+    "show",
     "stale",
     "status_counts",
     "summarize",

@@ -879,6 +879,10 @@ def summarize(
 
         Sorted by the group columns; with ``by=None``, one row (none for an empty frame).
 
+    See Also
+    --------
+    dexkit.show : a readable view of the result in a notebook (labels, units, coloured grades).
+
     Examples
     --------
     >>> import polars as pl
@@ -1597,6 +1601,10 @@ def compare_windows(
           medium and large.
 
         Sorted by ``|effect|``, largest first (nulls last), then group and metric.
+
+    See Also
+    --------
+    dexkit.show : a readable view of the result in a notebook (signed changes, percentages).
 
     Examples
     --------

@@ -46,6 +46,7 @@ import polars as pl
 
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
+from dexkit.display import _stamp, _table
 from dexkit.errors import ConfigError, DexkitError
 
 if TYPE_CHECKING:
@@ -62,15 +63,6 @@ _SECRET_KEY = re.compile(
     r"token|key|secret|passw|email|authori[sz]ation|auth|cookie|credential|bearer", re.I
 )
 _SECRET_ENV = ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL")
-_METRIC_LABELS = {
-    "cpu_pct": "CPU (%)",
-    "ram_used_pct": "RAM used (%)",
-    "disk_usage_pct": "Disk used (%)",
-    "handshake_latency_ms": "Handshake latency (ms)",
-    "estimated_loss_pct": "Estimated loss (%)",
-    "wifi_strength_dbm": "Wi-Fi signal (dBm)",
-    "battery_pct": "Battery (%)",
-}
 _BOOT = """(function () {
   "use strict";
   var blocks = document.querySelectorAll('script[type="application/json"][data-chart]');
@@ -462,61 +454,6 @@ def _unhealthy_view(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _pct(value: object) -> str:
     return f"{value:.1%}" if isinstance(value, float) else "n/a"
-
-
-def _stamp(value: object) -> str:
-    if isinstance(value, datetime):
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return "n/a" if value is None else str(value)
-
-
-def _cell(value: object, name: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return ""
-        if "share" in name:
-            return f"{value:.1%}"
-        return f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, datetime):
-        return _stamp(value)
-    if isinstance(value, list):
-        return ", ".join(_cell(v, name) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
-def _header(name: str) -> str:
-    for metric, label in _METRIC_LABELS.items():
-        if name.startswith(metric + "_"):
-            return f"{label} {name.removeprefix(metric + '_')}"
-    if name in _METRIC_LABELS:
-        return _METRIC_LABELS[name]
-    return name.replace("_", " ")
-
-
-def _table(name: str, frame: pl.DataFrame, caption: str = "") -> dict[str, Any]:
-    """A small result frame as header and row strings (escaped later by the template)."""
-    columns = frame.columns
-    numeric = [frame.schema[c].is_numeric() for c in columns]
-    rows = [
-        [_cell(value, column) for value, column in zip(row, columns, strict=True)]
-        for row in frame.rows()
-    ]
-    return {
-        "name": name,
-        "caption": caption,
-        "columns": [_header(c) for c in columns],
-        "numeric": numeric,
-        "rows": rows,
-    }
 
 
 def _safe_provenance(values: Mapping[str, Any]) -> dict[str, str]:

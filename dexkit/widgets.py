@@ -388,8 +388,11 @@ class Explorer:
         return text
 
     def table_html(self) -> str:
-        """Return the summary table as an HTML ``<table>``, every value escaped."""
-        return _html_table(self.table())
+        """Return the summary table as HTML (:class:`dexkit.display.Table`), every value
+        escaped."""
+        from dexkit.display import Table
+
+        return Table(self.table(), max_rows=500).to_html()
 
     # ---------------------------------------------------------------------------------------
     # Display
@@ -462,46 +465,6 @@ def _duration(every: str) -> timedelta:
     if count < 1:
         raise ConfigError(f"explore(): every must be positive, got {every!r}")
     return timedelta(seconds=count * units[every[-1]])
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return html.escape(str(value))
-
-
-def _html_table(frame: pl.DataFrame) -> str:
-    """A plain HTML table of a frame, every header and value escaped."""
-    shown = frame.with_columns(
-        (pl.col("connected_share") * 100).alias("connected_share")
-        if "connected_share" in frame.columns
-        else [],
-        *(pl.col(c).cast(pl.String) for c, t in frame.schema.items() if isinstance(t, pl.Enum)),
-    )
-    names = {
-        "connected_share": "connected %",
-        **{
-            f"{m}_p90": f"{m.replace('_pct', ' %').replace('_ms', ' ms')} p90"
-            for m in health.METRICS
-        },
-    }
-    head = "".join(
-        f"<th>{html.escape(names.get(c, c).replace('_', ' '))}</th>" for c in shown.columns
-    )
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in shown.iter_rows()
-    )
-    return (
-        '<table class="dexkit-table"><thead><tr>'
-        + head
-        + "</tr></thead><tbody>"
-        + rows
-        + "</tbody></table>"
-    )
 
 
 def _svg(chart: alt.TopLevelMixin) -> str | None:

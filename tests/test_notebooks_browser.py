@@ -68,6 +68,11 @@ def test_explorer_renders_and_redraws(lab: str, tmp_path: Path) -> None:
             table = explorer.locator(".dexkit-summary").inner_text()
             assert "FRA" in table
             assert "LHR" not in table
+            # the summary is a dexkit.show table: its grade badge keeps its colour in the widget
+            badge = explorer.locator(".dexkit-summary .dexkit-table span").first
+            assert badge.inner_text() in ("ok", "degraded", "critical")
+            colour = badge.evaluate("s => getComputedStyle(s).backgroundColor")
+            assert colour in ("rgb(46, 125, 67)", "rgb(244, 197, 66)", "rgb(179, 38, 30)")
             assert "Error displaying widget" not in page.content()
         finally:
             browser.close()

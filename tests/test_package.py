@@ -50,6 +50,9 @@ EXPORTED = {
     "unhealthy",
     "version_drift",
     "write_dataset",
+    # display
+    "Table",
+    "show",
     # reports
     "Report",
     "build_report",

@@ -1,0 +1,304 @@
+"""Readable tables of result frames for notebooks: :func:`show` and :class:`Table`.
+
+Every function of :mod:`dexkit.health` returns a plain Polars frame (the frame is the contract:
+filter it, join it, save it). ``dexkit.show(frame)`` wraps one for reading. Metric columns get
+their names and units (``Estimated loss (%) p90``), shares become percentages, numbers are
+right-aligned with thousands separators, the ``health`` grade is coloured, timestamps read as
+``2026-11-18 13:00 UTC``, and only the first ``max_rows`` rows are drawn (the footer says how
+many there are).
+
+The HTML uses inline styles only: no script, no stylesheet, nothing fetched. It therefore looks
+the same in JupyterLab, in a notebook opened untrusted, in a notebook exported with nbconvert and
+offline. Strings from the data (device, ISP, SSID and app names are chosen by whoever names a
+laptop or a network) are escaped by Jinja2's autoescaping.
+
+Examples
+--------
+>>> import polars as pl
+>>> import dexkit
+>>> summary = pl.DataFrame({
+...     "colo": ["FRA", "LHR"], "devices": [1200, 800], "connected_share": [0.62, 0.97],
+...     "estimated_loss_pct_p90": [6.4, 0.3],
+... }).with_columns(health=pl.Series(["critical", "ok"], dtype=pl.Enum(dexkit.health.GRADES)))
+>>> table = dexkit.show(summary, "Health by colo")
+>>> table.frame is summary
+True
+>>> html = table._repr_html_()
+>>> "Estimated loss (%) p90" in html and "62.0%" in html and "1,200" in html
+True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from dexkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jinja2
+
+__all__ = ["Table", "show"]
+
+#: Column labels of the metrics, with units.
+METRIC_LABELS = {
+    "cpu_pct": "CPU (%)",
+    "ram_used_pct": "RAM used (%)",
+    "disk_usage_pct": "Disk used (%)",
+    "handshake_latency_ms": "Handshake latency (ms)",
+    "estimated_loss_pct": "Estimated loss (%)",
+    "wifi_strength_dbm": "Wi-Fi signal (dBm)",
+    "battery_pct": "Battery (%)",
+}
+
+# Background and text colour of each health grade (text contrast >= 4.5:1 on each background).
+_GRADE_STYLE = {
+    "ok": "background:#2e7d43;color:#ffffff",
+    "degraded": "background:#f4c542;color:#1f2937",
+    "critical": "background:#b3261e;color:#ffffff",
+}
+
+_TEMPLATE = """\
+<div class="dexkit-table" style="overflow-x:auto;max-width:100%;margin:4px 0 8px">
+<table style="border-collapse:collapse;font-size:12px;line-height:1.4;\
+font-variant-numeric:tabular-nums">
+{% if title %}<caption style="caption-side:top;text-align:left;font-weight:600;font-size:14px;\
+padding:2px 0 6px">{{ title }}</caption>{% endif %}
+<thead><tr>
+{% for col in t.columns %}<th style="padding:4px 8px;border-bottom:2px solid #9ca3af;\
+background:#f3f4f6;vertical-align:bottom;text-align:{{ 'right' if t.numeric[loop.index0] \
+else 'left' }}">{{ col }}</th>{% endfor %}
+</tr></thead>
+<tbody>
+{% for row in t.rows %}<tr>
+{% for cell in row %}{% set i = loop.index0 %}<td style="padding:3px 8px;\
+border-bottom:1px solid #e5e7eb;vertical-align:top;text-align:{{ 'right' if t.numeric[i] \
+else 'left' }}">{% if t.grade[i] and cell in grade_style %}<span style="{{ grade_style[cell] }};\
+border-radius:3px;padding:1px 6px;font-weight:600">{{ cell }}</span>{% else %}{{ cell }}\
+{% endif %}</td>{% endfor %}
+</tr>
+{% else %}<tr><td colspan="{{ t.columns|length or 1 }}" style="padding:3px 8px">no rows</td></tr>
+{% endfor %}
+</tbody>
+</table>
+<div style="color:#4b5563;font-size:11px;padding-top:4px">{{ footer }}</div>
+{% if caption %}<div style="color:#4b5563;font-size:12px;padding-top:2px">{{ caption }}</div>\
+{% endif %}
+</div>"""
+
+
+@dataclass(frozen=True, repr=False)
+class Table:
+    """A result frame with a readable HTML view (what Jupyter shows for it).
+
+    Build one with :func:`show`. The frame itself is untouched and stays available as
+    :attr:`frame`.
+
+    Attributes
+    ----------
+    frame
+        The data.
+    title
+        Shown above the table, or ``None``.
+    caption
+        A note shown below the table, or ``None``.
+    max_rows
+        How many rows the HTML view draws (the footer tells how many there are).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from dexkit.display import Table
+    >>> table = Table(pl.DataFrame({"colo": ["FRA"], "devices": [3]}), "Devices")
+    >>> table
+    Devices
+    shape: (1, 2)
+    ┌──────┬─────────┐
+    │ colo ┆ devices │
+    │ ---  ┆ ---     │
+    │ str  ┆ i64     │
+    ╞══════╪═════════╡
+    │ FRA  ┆ 3       │
+    └──────┴─────────┘
+    """
+
+    frame: pl.DataFrame
+    title: str | None = None
+    caption: str | None = None
+    max_rows: int = 40
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frame, pl.DataFrame):
+            raise ConfigError(
+                f"Table takes a polars DataFrame, got {type(self.frame).__name__} "
+                "(dexkit.show() collects a LazyFrame for you)"
+            )
+        if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int):
+            raise ConfigError(f"max_rows must be a positive integer, got {self.max_rows!r}")
+        if self.max_rows < 1:
+            raise ConfigError(f"max_rows must be a positive integer, got {self.max_rows!r}")
+
+    def __repr__(self) -> str:
+        text = repr(self.frame)
+        return f"{self.title}\n{text}" if self.title else text
+
+    def to_html(self) -> str:
+        """The HTML fragment (a ``<div>`` around a ``<table>``; inline styles only)."""
+        height, width = self.frame.shape
+        shown = min(height, self.max_rows)
+        rows = f"{height:,} row{'s' if height != 1 else ''}"
+        if shown < height:
+            rows = f"first {shown:,} of {rows}"
+        footer = f"{rows} · {width} column{'s' if width != 1 else ''}"
+        return _template().render(
+            t=_table("", self.frame.head(shown)),
+            title=self.title,
+            caption=self.caption,
+            footer=footer,
+            grade_style=_GRADE_STYLE,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def show(
+    frame: pl.DataFrame | pl.LazyFrame,
+    title: str | None = None,
+    *,
+    caption: str | None = None,
+    max_rows: int = 40,
+) -> Table:
+    """Wrap a result frame for reading in a notebook.
+
+    Parameters
+    ----------
+    frame
+        Any frame, usually one of :mod:`dexkit.health` (``summarize``, ``compare_windows``,
+        ``unhealthy``…). A ``LazyFrame`` is collected.
+    title
+        Shown above the table.
+    caption
+        A note shown below the table.
+    max_rows
+        Rows drawn in HTML (default 40).
+
+    Returns
+    -------
+    Table
+        Jupyter displays it as a styled table; ``.frame`` is the data.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import dexkit
+    >>> frame = pl.DataFrame({
+    ...     "device_id": ["a", "b", "c"],
+    ...     "timestamp": ["2026-03-01 10:00"] * 3,
+    ...     "platform": ["windows", "mac", "mac"],
+    ...     "status": ["connected", "connected", "disconnected"],
+    ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    >>> table = dexkit.show(dexkit.summarize(frame.lazy(), by="platform"), "Health by platform")
+    >>> table.frame.select("platform", "devices", "connected", "health").rows()
+    [('mac', 2, 1, 'critical'), ('windows', 1, 1, 'ok')]
+    >>> "Health by platform" in table.to_html()
+    True
+    """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    if not isinstance(frame, pl.DataFrame):
+        raise ConfigError(
+            f"show() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
+        )
+    if title is not None and not isinstance(title, str):
+        raise ConfigError(f"show(): title must be a string, got {type(title).__name__}")
+    if caption is not None and not isinstance(caption, str):
+        raise ConfigError(f"show(): caption must be a string, got {type(caption).__name__}")
+    return Table(frame, title, caption, max_rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Cells (shared with dexkit.report)
+
+
+def _stamp(value: object) -> str:
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return "n/a" if value is None else str(value)
+
+
+def _cell(value: object, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        if "share" in name:
+            return f"{value:.1%}"
+        if name == "rel_change" or name.endswith("_rel_change"):
+            return f"{value:+,.0%}" if abs(value) >= 1 else f"{value:+.1%}"
+        if name in ("change", "effect") or name.endswith("_change"):
+            return f"{value:+,.2f}"
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return _stamp(value)
+    if isinstance(value, list):
+        return ", ".join(_cell(v, name) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _header(name: str) -> str:
+    for metric, label in METRIC_LABELS.items():
+        if name.startswith(metric + "_"):
+            return f"{label} {name.removeprefix(metric + '_')}"
+    if name in METRIC_LABELS:
+        return METRIC_LABELS[name]
+    return name.replace("_", " ")
+
+
+def _is_grade(name: str, dtype: pl.DataType) -> bool:
+    from dexkit.health import GRADES
+
+    if isinstance(dtype, pl.Enum):
+        return tuple(dtype.categories.to_list()) == tuple(GRADES)
+    return name == "health" and dtype == pl.String
+
+
+def _table(name: str, frame: pl.DataFrame, caption: str = "") -> dict[str, Any]:
+    """A small result frame as header and row strings (escaped later by the template)."""
+    columns = frame.columns
+    dtypes = [frame.schema[c] for c in columns]
+    rows = [
+        [_cell(value, column) for value, column in zip(row, columns, strict=True)]
+        for row in frame.rows()
+    ]
+    return {
+        "name": name,
+        "caption": caption,
+        "columns": [_header(c) for c in columns],
+        "numeric": [d.is_numeric() for d in dtypes],
+        "grade": [_is_grade(c, d) for c, d in zip(columns, dtypes, strict=True)],
+        "rows": rows,
+    }
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    import jinja2
+
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    return env.from_string(_TEMPLATE)
