@@ -2,7 +2,8 @@
 
 :func:`redact` replaces each identifying value with a pseudonym derived from it by HMAC-SHA256
 under a key: ``device-3f9a1c04e2`` for a device name, ``user-…`` for an email, ``ssid-…`` for a
-Wi-Fi network, ``ip-…`` for an IP address and ``zip-…`` for a postal code. The same value gives
+Wi-Fi network, ``reg-…`` for a registration, ``ip-…`` for an IP address and ``zip-…`` for a
+postal code. The same value gives
 the same pseudonym under the same key, so a reader can follow one device (or see that ten
 devices share one network) without learning whose it is; without the key, a pseudonym cannot be
 turned back into the value, nor checked against a guess.
@@ -13,6 +14,9 @@ column                 what is replaced
 ``person_email``       the whole value → ``user-…``
 ``device_name``        the whole value → ``device-…``
 ``network_ssid``       the whole value → ``ssid-…``
+``registration_id``    the whole value → ``reg-…`` (it identifies a user's registration on a
+                       multi-user device); the deprecated ``device_registration`` too, with
+                       the same pseudonym for the same value
 ``device_ipv4`` …      in each IP struct (``device``, ``gateway``, ``isp`` × ``ipv4``,
                        ``ipv6``): ``address`` → ``ip-…`` and ``location.zip`` → ``zip-…``;
                        also the flat columns ``{name}_address`` and ``{name}_location_zip``
@@ -55,10 +59,23 @@ IP_COLUMNS: tuple[str, ...] = (
     "isp_ipv6",
 )
 #: The columns :func:`redact` rewrites by default.
-REDACTED: tuple[str, ...] = ("person_email", "device_name", "network_ssid", *IP_COLUMNS)
+REDACTED: tuple[str, ...] = (
+    "person_email",
+    "device_name",
+    "network_ssid",
+    "registration_id",
+    "device_registration",
+    *IP_COLUMNS,
+)
 
 # The pseudonym's prefix per column (IP structs: per field).
-_PREFIX = {"person_email": "user", "device_name": "device", "network_ssid": "ssid"}
+_PREFIX = {
+    "person_email": "user",
+    "device_name": "device",
+    "network_ssid": "ssid",
+    "registration_id": "reg",
+    "device_registration": "reg",
+}
 _DIGITS = 10  # 40 bits: a collision among 100,000 values is a ~0.5 % event
 
 
@@ -138,7 +155,8 @@ def _ip_struct(name: str, dtype: pl.Struct, key: bytes) -> pl.Expr:
 def redact(
     frame: FrameT, *, key: bytes | str | None = None, columns: Sequence[str] = REDACTED
 ) -> FrameT:
-    """Replace names, emails, SSIDs, IP addresses and postal codes with keyed pseudonyms.
+    """Replace names, emails, SSIDs, registrations, IP addresses and postal codes with keyed
+    pseudonyms.
 
     Parameters
     ----------

@@ -40,6 +40,11 @@ def test_identifying_values_are_gone(records: pl.DataFrame) -> None:
         after_ips = _addresses(out, column)
         assert not before_ips & set(after_ips)
         assert all(a.startswith("ip-") for a in after_ips)
+    # the registration id names a user's registration on a multi-user device
+    registrations = set(records["registration_id"].drop_nulls())
+    assert registrations
+    assert not registrations & set(out["registration_id"].drop_nulls())
+    assert out["registration_id"].drop_nulls().str.starts_with("reg-").all()
     zips = out["isp_ipv4"].struct.field("location").struct.field("zip").drop_nulls()
     assert zips.len() > 0
     assert zips.str.starts_with("zip-").all()
@@ -69,6 +74,22 @@ def test_consistent_within_and_across_calls_with_a_key(records: pl.DataFrame) ->
     assert pairs["name"].n_unique() == pairs.height == pairs["alias"].n_unique()
     # the same address in two IP columns gets the same pseudonym
     assert pseudonym("203.0.113.7", "ip", "k") == pseudonym("203.0.113.7", "ip", b"k")
+
+
+def test_deprecated_registration_column_gets_the_same_pseudonym() -> None:
+    frame = pl.DataFrame(
+        {
+            "registration_id": ["r-1", "r-2", None],
+            "device_registration": ["r-1", None, "r-3"],
+        }
+    )
+    out = redact(frame, key="k")
+    assert (
+        out["registration_id"][0] == out["device_registration"][0] == pseudonym("r-1", "reg", "k")
+    )
+    assert out["registration_id"][2] is None
+    assert out["device_registration"][1] is None
+    assert out["device_registration"][2] == pseudonym("r-3", "reg", "k")
 
 
 def test_random_key_by_default(records: pl.DataFrame) -> None:
