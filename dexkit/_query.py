@@ -25,6 +25,9 @@ SORT_BY = ("colo", "device_id", "mode", "platform", "status", "timestamp", "vers
 FILTERS = ("colo", "device_id", "mode", "platform", "status", "version")
 LAST_SEEN_MAX = timedelta(minutes=60)
 HISTORY_MAX = timedelta(days=7)
+#: How far inside the 7-day limit a start at (or a moment past) the limit is moved, so that
+#: the request is still inside it when the server reads it.
+HISTORY_MARGIN = timedelta(minutes=1)
 
 _RELATIVE = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {
@@ -186,11 +189,15 @@ def build(
 ) -> Query:
     """Validate a device-list query against the API's rules and return it.
 
-    Raises :class:`~dexkit.QueryError` with the fix when the API would reject the call.
+    Raises :class:`~dexkit.QueryError` with the fix when the API would reject the call. A
+    start at the 7-day limit (``"-7d"``), or up to a minute past it, is moved
+    :data:`HISTORY_MARGIN` inside it, so the request is still valid when the server reads it.
 
     >>> now = datetime(2026, 11, 18, 14, 0, tzinfo=UTC)
     >>> str(build("-30m", now=now, filters={"colo": "FRA"}))
     "source='last_seen', 2026-11-18T13:30:00.000Z → 2026-11-18T14:00:00.000Z, colo='FRA'"
+    >>> build("-7d", now=now, source="hourly").start.isoformat()
+    '2026-11-11T14:01:00+00:00'
     >>> build("-3h", now=now)
     Traceback (most recent call last):
     ...
@@ -222,11 +229,20 @@ def build(
             f"{_span(finish - begin)}: use source='hourly' (or 'raw') for windows over "
             "60 minutes, or shorten the window"
         )
-    if begin < now - HISTORY_MAX:
+    earliest = now - HISTORY_MAX + HISTORY_MARGIN
+    if begin < now - HISTORY_MAX - HISTORY_MARGIN:
         raise QueryError(
             f"source={source!r} reaches back at most 7 days, but start ({_iso(begin)}) is "
-            f"{_span(now - begin)} ago: start at {_iso(now - HISTORY_MAX)} or later"
+            f"{_span(now - begin)} ago: start at {_iso(earliest)} or later"
         )
+    if begin < earliest:
+        # "-7d", or now - 7 days computed a moment ago: asked for the whole history
+        begin = earliest
+        if begin >= finish:
+            raise QueryError(
+                f"the window ends at {_iso(finish)}, at the edge of the 7 days the API keeps: "
+                f"end after {_iso(earliest)}"
+            )
     pairs: list[tuple[str, str]] = []
     for key, value in (filters or {}).items():
         if key not in FILTERS:

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from dexkit._query import HISTORY_MAX, Query
+from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
 from dexkit.errors import ConfigError
 
 __all__ = ["MANIFEST", "Chunk", "PageStore", "split"]
@@ -36,7 +36,6 @@ __all__ = ["MANIFEST", "Chunk", "PageStore", "split"]
 MANIFEST = "manifest.json"
 _FORMAT = "dexkit-page-store"
 _VERSION = 1
-_MARGIN = timedelta(minutes=1)  # keep the oldest chunk this far inside the API's 7 days
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def split(query: Query, *, now: datetime, size: timedelta = timedelta(hours=1)) 
     if step <= 0 or step % 60:
         raise ConfigError(f"chunk must be a positive whole number of minutes, got {size}")
     hourly = step % 3600 == 0
-    earliest = now - HISTORY_MAX + _MARGIN
+    earliest = now - HISTORY_MAX + HISTORY_MARGIN
     first = int(query.start.timestamp() // step) * step
     chunks = []
     at = datetime.fromtimestamp(first, UTC)

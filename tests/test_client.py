@@ -144,6 +144,7 @@ def test_parse_time_rejects_nonsense() -> None:
         ({"start": "-90m"}, "use source='hourly'"),
         ({"start": "-8d", "source": "hourly"}, "reaches back at most 7 days"),
         ({"start": "-8d", "end": "-180h", "source": "raw"}, "reaches back at most 7 days"),
+        ({"start": "-7d", "end": "-10079.5m", "source": "raw"}, "at the edge of the 7 days"),
     ],
 )
 def test_validation_before_any_request(
@@ -156,9 +157,21 @@ def test_validation_before_any_request(
     assert api.requests == []
 
 
+def test_a_start_at_the_7_day_limit_moves_a_minute_inside() -> None:
+    limit = NOW - timedelta(days=7)
+    inside = limit + timedelta(minutes=1)
+    assert build("-7d", now=NOW, source="hourly").start == inside
+    # computed by the caller a moment before the client's clock read NOW
+    assert build(limit - timedelta(seconds=20), now=NOW, source="raw").start == inside
+    assert build(limit + timedelta(minutes=5), now=NOW, source="raw").start == limit + timedelta(
+        minutes=5
+    )
+    with pytest.raises(QueryError, match=r"start at 2026-11-11T14:01:00.000Z or later"):
+        build(limit - timedelta(minutes=2), now=NOW, source="raw")
+
+
 def test_last_seen_60_minutes_is_allowed() -> None:
     assert build("-60m", now=NOW).end - build("-60m", now=NOW).start == timedelta(minutes=60)
-    assert build("-7d", now=NOW, source="hourly").start == NOW - timedelta(days=7)
 
 
 # -- devices and paging ----------------------------------------------------------------------
