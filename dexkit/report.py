@@ -46,7 +46,7 @@ import polars as pl
 
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
-from dexkit.display import _stamp, _table
+from dexkit.display import _GRADE_STYLE, _stamp, _table
 from dexkit.errors import ConfigError, DexkitError
 
 if TYPE_CHECKING:
@@ -370,6 +370,7 @@ def build_report(
         notes=notes,
         provenance=facts,
         redacted=redact,
+        grade_style=_GRADE_STYLE,
         bundle=_markup(_bundle()),
         boot=_markup(_BOOT),
         csp=_csp(_bundle(), _BOOT),

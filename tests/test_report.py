@@ -138,6 +138,14 @@ def test_incident_section(hostile_report: Report) -> None:
     assert "What moved" in page
 
 
+def test_health_grades_are_coloured_in_tables(hostile_report: Report) -> None:
+    from dexkit.display import _GRADE_STYLE
+
+    badges = re.findall(r'<span class="grade" style="([^"]*)">([a-z]+)</span>', hostile_report.html)
+    assert badges  # the hotspots table has a health column
+    assert all(_GRADE_STYLE[grade] == style for style, grade in badges)
+
+
 def test_redacted_by_default(hostile: pl.DataFrame) -> None:
     names = hostile["device_name"].unique().to_list()
     emails = hostile["person_email"].unique().to_list()
