@@ -1,9 +1,10 @@
 """A real browser: JupyterLab on localhost, 03-explore.ipynb run in headless Chromium.
 
 The check that the explorer's widgets render for a user (front-end and kernel packages agree:
-no "Error displaying widget") and that changing a filter on the page redraws the chart. Debian's
-Chromium is driven by Playwright (no browser download); every request the page makes must stay
-on this machine.
+no "Error displaying widget"), that changing a filter on the page redraws the chart, that the
+time slider (moved by keyboard) narrows the records, and that the device picker draws a device.
+Debian's Chromium is driven by Playwright (no browser download); every request the page makes
+must stay on this machine.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def lab(tmp_path: Path) -> Iterator[str]:
     """JupyterLab on notebooks/ on a free localhost port; ``"base URL|token"``."""
     with jupyter_lab(NOTEBOOKS, tmp_path) as (base, token):
         yield f"{base}|{token}"
+
+
+def _records(headline: str) -> int:
+    """The record count at the start of the explorer's headline ("1,721 of 19,706 records…")."""
+    return int(headline.split(" ", 1)[0].replace(",", ""))
 
 
 def test_explorer_renders_and_redraws(lab: str, tmp_path: Path) -> None:
@@ -73,6 +79,30 @@ def test_explorer_renders_and_redraws(lab: str, tmp_path: Path) -> None:
             assert badge.inner_text() in ("ok", "degraded", "critical")
             colour = badge.evaluate("s => getComputedStyle(s).backgroundColor")
             assert colour in ("rgb(46, 125, 67)", "rgb(244, 197, 66)", "rgb(179, 38, 30)")
+
+            # the time slider, by keyboard: three hours off the end of the window
+            readout = explorer.locator(".dexkit-filter-time .widget-readout")
+            assert readout.inner_text() == "10:00-16:00"
+            records = _records(explorer.locator(".dexkit-headline").inner_text())
+            explorer.locator(".dexkit-filter-time .noUi-handle").nth(1).focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowLeft")
+            page.wait_for_function(
+                "() => document.querySelector('.dexkit-explorer .dexkit-headline')"
+                ".innerText.includes('to 2026-11-18 13:50 UTC')",
+                timeout=30_000,
+            )
+            assert readout.inner_text() == "10:00-13:00"
+            assert 0 < _records(explorer.locator(".dexkit-headline").inner_text()) < records
+
+            # the device picker draws one device's metric over time
+            picker = explorer.locator(".dexkit-device select")
+            assert picker.locator("option").count() > 1
+            assert explorer.locator(".dexkit-device-chart svg").count() == 0
+            picker.select_option(index=1)
+            explorer.locator(".dexkit-device-chart svg").first.wait_for(timeout=30_000)
+            assert "Handshake latency" in explorer.locator(".dexkit-device-chart").inner_text()
+            assert "Error displaying widget" not in page.content()
             assert "Error displaying widget" not in page.content()
         finally:
             browser.close()
