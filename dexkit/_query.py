@@ -190,8 +190,9 @@ def build(
     """Validate a device-list query against the API's rules and return it.
 
     Raises :class:`~dexkit.QueryError` with the fix when the API would reject the call. A
-    start at the 7-day limit (``"-7d"``), or up to a minute past it, is moved
-    :data:`HISTORY_MARGIN` inside it, so the request is still valid when the server reads it.
+    start less than :data:`HISTORY_MARGIN` (a minute) inside the 7-day limit, at it
+    (``"-7d"``) or up to a minute past it is moved to ``HISTORY_MARGIN`` inside it, so the
+    request is still valid when the server reads it.
 
     >>> now = datetime(2026, 11, 18, 14, 0, tzinfo=UTC)
     >>> str(build("-30m", now=now, filters={"colo": "FRA"}))

@@ -198,8 +198,8 @@ def _add_report(commands: Any) -> None:
         description=(
             "Write one self-contained HTML report (numbers, tables, charts, provenance; works "
             "offline) of the device records in INPUT: a page store, a directory or glob of "
-            "saved pages, or a Parquet dataset. Device names, emails, SSIDs, IP addresses and "
-            "postal codes are keyed pseudonyms unless --no-redact."
+            "saved pages, or a Parquet dataset. Device names, emails, SSIDs, registration ids, "
+            "IP addresses and postal codes are keyed pseudonyms unless --no-redact."
         ),
         epilog="Times: ISO 8601, e.g. 2026-11-18T13:00Z (naive times are UTC).",
     )

@@ -7,9 +7,9 @@ right-aligned with thousands separators, the ``health`` grade is coloured, times
 ``2026-11-18 13:00 UTC``, and only the first ``max_rows`` rows are drawn (the footer says how
 many there are).
 
-The HTML uses inline styles only: no script, no stylesheet, nothing fetched. It therefore looks
-the same in JupyterLab, in a notebook opened untrusted, in a notebook exported with nbconvert and
-offline. Strings from the data (device, ISP, SSID and app names are chosen by whoever names a
+The HTML uses inline styles only: no script, no stylesheet, nothing fetched. It therefore
+renders in JupyterLab, in a notebook exported with nbconvert and offline, and in a notebook
+opened untrusted (whose sanitizer keeps the layout and colours; only tabular digits are lost). Strings from the data (device, ISP, SSID and app names are chosen by whoever names a
 laptop or a network) are escaped by Jinja2's autoescaping.
 
 Examples
@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,7 @@ border-radius:3px;padding:1px 6px;font-weight:600">{{ cell }}</span>{% else %}{{
 </div>"""
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class Table:
     """A result frame with a readable HTML view (what Jupyter shows for it).
 
@@ -157,8 +158,8 @@ class Table:
         footer = f"{rows} · {width} column{'s' if width != 1 else ''}"
         return _template().render(
             t=_table("", self.frame.head(shown)),
-            title=self.title,
-            caption=self.caption,
+            title=None if self.title is None else str.__str__(self.title),
+            caption=None if self.caption is None else str.__str__(self.caption),
             footer=footer,
             grade_style=_GRADE_STYLE,
         )
@@ -233,36 +234,79 @@ def _stamp(value: object) -> str:
     return "n/a" if value is None else str(value)
 
 
+def _span(value: timedelta) -> str:
+    """``2d 1h 59m 46s``; under a second, milliseconds (``750ms``)."""
+    sign = "-" if value < timedelta() else ""
+    rest = abs(value)
+    if rest < timedelta(seconds=1):
+        return f"{sign}{rest // timedelta(milliseconds=1)}ms"
+    seconds = int(rest.total_seconds())
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "m")]
+    text = " ".join(f"{n}{unit}" for n, unit in [*parts, (seconds % 60, "s")] if n)
+    return sign + text
+
+
+def _number(value: float, name: str) -> str:
+    if value != value:  # NaN
+        return ""
+    signed = name in ("change", "effect") or name.endswith("_change")
+    if value in (float("inf"), float("-inf")):
+        return ("-" if value < 0 else "+" if signed else "") + "\u221e"
+    if name == "rel_change" or name.endswith("_rel_change"):
+        return f"{value:+z,.1%}"
+    if name.endswith("_share_change"):
+        return f"{value * 100:+z,.1f} pp"
+    if name == "share" or name.endswith("_share"):
+        return f"{value:z,.1%}"
+    if abs(value) >= 1e15:
+        return f"{value:{'+' if signed else ''}.3e}"
+    return f"{value:{'+' if signed else ''}z,.2f}"
+
+
 def _cell(value: object, name: str) -> str:
+    """A value as text for a table cell (a plain ``str``: escaped later by the template)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return _number(float(value), name) if value.is_finite() else str(value)
     if isinstance(value, float):
-        if value != value:  # NaN
-            return ""
-        if "share" in name:
-            return f"{value:.1%}"
-        if name == "rel_change" or name.endswith("_rel_change"):
-            return f"{value:+,.0%}" if abs(value) >= 1 else f"{value:+.1%}"
-        if name in ("change", "effect") or name.endswith("_change"):
-            return f"{value:+,.2f}"
-        return f"{value:,.2f}"
+        return _number(value, name)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, datetime):
         return _stamp(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return _span(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
     if isinstance(value, list):
-        return ", ".join(_cell(v, name) for v in value)
+        return ", ".join(
+            f"[{_cell(v, name)}]" if isinstance(v, list) else (_cell(v, name) or "\u2013")
+            for v in value
+        )
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    # str.__str__ makes a plain str of any subclass, so a value that claims to be markup
+    # (``__html__``) is escaped like any other
+    return str.__str__(str(value))
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return _stamp(value)
+    if isinstance(value, timedelta):
+        return _span(value)
     return str(value)
 
 
 def _header(name: str) -> str:
     for metric, label in METRIC_LABELS.items():
         if name.startswith(metric + "_"):
-            return f"{label} {name.removeprefix(metric + '_')}"
+            return f"{label} {name.removeprefix(metric + '_').replace('_', ' ')}"
     if name in METRIC_LABELS:
         return METRIC_LABELS[name]
     return name.replace("_", " ")
@@ -273,7 +317,7 @@ def _is_grade(name: str, dtype: pl.DataType) -> bool:
 
     if isinstance(dtype, pl.Enum):
         return tuple(dtype.categories.to_list()) == tuple(GRADES)
-    return name == "health" and dtype == pl.String
+    return name == "health" and (dtype == pl.String or isinstance(dtype, pl.Categorical))
 
 
 def _table(name: str, frame: pl.DataFrame, caption: str = "") -> dict[str, Any]:
@@ -288,7 +332,7 @@ def _table(name: str, frame: pl.DataFrame, caption: str = "") -> dict[str, Any]:
         "name": name,
         "caption": caption,
         "columns": [_header(c) for c in columns],
-        "numeric": [d.is_numeric() for d in dtypes],
+        "numeric": [d.is_numeric() or isinstance(d, pl.Duration) for d in dtypes],
         "grade": [_is_grade(c, d) for c, d in zip(columns, dtypes, strict=True)],
         "rows": rows,
     }

@@ -20,7 +20,7 @@ column                 what is replaced
 ``device_ipv4`` …      in each IP struct (``device``, ``gateway``, ``isp`` × ``ipv4``,
                        ``ipv6``): ``address`` → ``ip-…`` and ``location.zip`` → ``zip-…``;
                        also the flat columns ``{name}_address`` and ``{name}_location_zip``
-                       of :func:`dexkit.flatten`
+                       of :func:`dexkit.flatten` (with any separator: ``.``, ``/``…)
 =====================  ====================================================================
 
 Everything else is kept: ``device_id`` (an opaque UUID that lets a reader follow a device),
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from typing import TypeVar
@@ -152,6 +153,17 @@ def _ip_struct(name: str, dtype: pl.Struct, key: bytes) -> pl.Expr:
     return pl.when(column.is_null()).then(None).otherwise(column.struct.with_fields(updates))
 
 
+def _flat_kind(column: str, flat: str) -> str | None:
+    """``"ip"`` or ``"zip"`` when ``flat`` is the address or zip leaf of the IP struct
+    ``column`` as :func:`dexkit.flatten` names it, whatever the separator (``_``, ``.``, ``/``…)."""
+    name = re.escape(column)
+    if re.fullmatch(rf"{name}[^0-9A-Za-z]+address", flat):
+        return "ip"
+    if re.fullmatch(rf"{name}(?P<sep>[^0-9A-Za-z]+)location(?P=sep)zip", flat):
+        return "zip"
+    return None
+
+
 def redact(
     frame: FrameT, *, key: bytes | str | None = None, columns: Sequence[str] = REDACTED
 ) -> FrameT:
@@ -214,9 +226,10 @@ def redact(
             kind = _PREFIX.get(name, "ip" if name.endswith("address") else name.split("_")[-1])
             exprs.append(_hashed(pl.col(name), kind, secret).alias(name))
         if name in IP_COLUMNS:
-            for flat, kind in ((f"{name}_address", "ip"), (f"{name}_location_zip", "zip")):
-                if flat in schema:
-                    exprs.append(_hashed(pl.col(flat), kind, secret).alias(flat))
+            for flat in schema:
+                leaf = _flat_kind(name, flat)
+                if leaf is not None:
+                    exprs.append(_hashed(pl.col(flat), leaf, secret).alias(flat))
     if not exprs:
         return frame
     return frame.with_columns(exprs)

@@ -16,8 +16,9 @@ Security Policy only runs the report's own two scripts (by hash) and forbids eve
 Redaction
 ---------
 By default (``redact=True``) the records go through :func:`dexkit.redaction.redact` first: device
-names, emails, SSIDs, IP addresses and postal codes become keyed pseudonyms, consistent within
-the report. The key is random per report unless given; it is never written into the report.
+names, emails, SSIDs, registration ids, IP addresses and postal codes become keyed pseudonyms,
+consistent within the report. The key is random per report unless given; it is never written
+into the report.
 
 Windows
 -------
@@ -216,8 +217,9 @@ def build_report(
     title
         The report's title.
     redact
-        Replace device names, emails, SSIDs, IP addresses and postal codes with keyed
-        pseudonyms (:func:`dexkit.redaction.redact`). ``False`` shows them: an explicit opt-in.
+        Replace device names, emails, SSIDs, registration ids, IP addresses and postal codes
+        with keyed pseudonyms (:func:`dexkit.redaction.redact`). ``False`` shows them: an
+        explicit opt-in.
     key
         The pseudonyms' key; random per report when ``None``. Never written to the report.
     provenance
@@ -344,10 +346,11 @@ def build_report(
         facts["baseline window"] = " to ".join(_stamp(t) for t in windows[0])
         facts["incident window"] = " to ".join(_stamp(t) for t in windows[1])
     facts["redaction"] = (
-        "device names, emails, SSIDs, IP addresses and postal codes are keyed pseudonyms "
+        "device names, emails, SSIDs, registration ids, IP addresses and postal codes are "
+        "keyed pseudonyms "
         "(HMAC-SHA256; the key is not in this report)"
         if redact
-        else "off: names, emails, SSIDs and addresses are shown as recorded"
+        else "off: names, emails, SSIDs, registrations and addresses are shown as recorded"
     )
     for name, value in _safe_provenance(provenance or {}).items():
         facts.setdefault(name, value)

@@ -161,8 +161,10 @@ def test_a_start_at_the_7_day_limit_moves_a_minute_inside() -> None:
     limit = NOW - timedelta(days=7)
     inside = limit + timedelta(minutes=1)
     assert build("-7d", now=NOW, source="hourly").start == inside
-    # computed by the caller a moment before the client's clock read NOW
+    # a moment past the limit (the caller's "7 days ago" went stale), or less than the margin
+    # inside it (now - 7 days computed a moment before the client read its clock)
     assert build(limit - timedelta(seconds=20), now=NOW, source="raw").start == inside
+    assert build(limit + timedelta(seconds=20), now=NOW, source="raw").start == inside
     assert build(limit + timedelta(minutes=5), now=NOW, source="raw").start == limit + timedelta(
         minutes=5
     )

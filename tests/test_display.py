@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 
 import dexkit
-from dexkit.display import Table, show
+from dexkit.display import Table, _cell, _header, _table, show
 from dexkit.errors import ConfigError
 from dexkit.health import GRADES
 from tests.browser import ARGS, CHROMIUM
@@ -122,10 +123,79 @@ def test_changes_carry_a_sign_and_relative_changes_are_percentages() -> None:
         }
     )
     assert parse(show(frame).to_html()).rows == [
-        ["estimated_loss_pct", "+6.18", "+4,414%", "+6.65"],
+        ["estimated_loss_pct", "+6.18", "+4,414.3%", "+6.65"],
         ["cpu_pct", "+0.00", "+0.0%", ""],
         ["battery_pct", "-2.50", "-3.1%", "-0.20"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "text"),
+    [
+        (-0.001, "change", "+0.00"),  # no negative zero
+        (-0.0004, "rel_change", "+0.0%"),
+        (float("inf"), "p90", "\u221e"),
+        (float("-inf"), "change", "-\u221e"),
+        (1e300, "p90", "1.000e+300"),
+        (3.0, "shared_devices", "3.00"),  # only *_share columns are shares
+        (0.62, "connected_share", "62.0%"),
+        (-0.05, "connected_share_change", "-5.0 pp"),
+        (Decimal("1234567.891"), "cost", "1,234,567.89"),
+        (
+            timedelta(days=2, hours=1, minutes=59, seconds=46, milliseconds=750),
+            "age",
+            "2d 1h 59m 46s",
+        ),
+        (timedelta(hours=-1), "lag", "-1h"),
+        (timedelta(milliseconds=750), "age", "750ms"),
+        ([[1, 2], [3]], "x", "[1, 2], [3]"),
+        ([1.5, None, float("nan")], "x", "1.50, \u2013, \u2013"),
+        (b"\x00<x>", "x", "0x003c783e"),
+        ({"at": datetime(2026, 1, 1, tzinfo=UTC)}, "x", '{"at": "2026-01-01 00:00 UTC"}'),
+    ],
+)
+def test_edge_values(value: object, name: str, text: str) -> None:
+    assert _cell(value, name) == text
+
+
+def test_headers_read_as_words() -> None:
+    assert _header("cpu_pct_by_app") == "CPU (%) by app"
+    assert _header("handshake_latency_ms_rel_change") == "Handshake latency (ms) rel change"
+    assert _header("battery_pct") == "Battery (%)"
+
+
+def test_durations_from_stale_are_readable_and_right_aligned() -> None:
+    frame = pl.DataFrame(
+        {
+            "device_id": ["a"],
+            "timestamp": [datetime(2026, 2, 27, 8, 0, 13, 250_000, tzinfo=UTC)],
+        }
+    )
+    old = dexkit.stale(frame, "12h", now=datetime(2026, 3, 1, 10, tzinfo=UTC))
+    table = _table("", old)
+    assert table["rows"][0][-1] == "2d 1h 59m 46s"
+    assert table["numeric"][-1]
+
+
+def test_markup_claims_are_escaped_too() -> None:
+    class Markup(str):
+        def __html__(self) -> str:
+            return str(self)
+
+    frame = pl.DataFrame({"x": [Markup("<img src=x onerror=alert(1)>")]}, schema={"x": pl.Object})
+    html = show(frame, title=Markup("<b>t</b>"), caption=Markup("<i>c</i>")).to_html()
+    assert "<img" not in html
+    assert "<b>" not in html
+    assert "<i>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_tables_compare_by_identity() -> None:
+    frame = pl.DataFrame({"a": [1]})
+    a, b = show(frame), show(frame.clone())
+    assert a != b  # no DataFrame truth-value error
+    assert a == a
+    assert len({a, b}) == 2
 
 
 def test_grades_are_coloured_and_only_grades(summary: pl.DataFrame) -> None:
@@ -133,13 +203,15 @@ def test_grades_are_coloured_and_only_grades(summary: pl.DataFrame) -> None:
     badges = dict(page.badges)
     assert set(badges) == set(GRADES)
     assert len({badges[g] for g in GRADES}) == 3  # three different styles
-    # a string column called health is graded too; other strings that happen to say "ok" are not
-    plain = summary.with_columns(pl.col("health").cast(pl.String), note=pl.lit("ok"))
-    assert [text for text, _ in parse(show(plain).to_html()).badges] == [
-        "critical",
-        "ok",
-        "degraded",
-    ]
+    # a string or categorical column called health is graded too (a round trip through pandas
+    # makes the Enum categorical); other strings that happen to say "ok" are not
+    for dtype in (pl.String, pl.Categorical):
+        plain = summary.with_columns(pl.col("health").cast(dtype), note=pl.lit("ok"))
+        assert [text for text, _ in parse(show(plain).to_html()).badges] == [
+            "critical",
+            "ok",
+            "degraded",
+        ]
 
 
 def test_numeric_columns_are_right_aligned(summary: pl.DataFrame) -> None:

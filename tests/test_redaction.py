@@ -109,6 +109,15 @@ def test_flat_columns_and_column_choice(records: pl.DataFrame) -> None:
     out = redact(flat, key="k")
     assert out["isp_ipv4_address"].drop_nulls().str.starts_with("ip-").all()
     assert out["isp_ipv4_location_zip"].drop_nulls().str.starts_with("zip-").all()
+    for sep in (".", "/", "__"):
+        dotted = redact(dexkit.flatten(records, separator=sep), key="k")
+        for name in ("isp_ipv4", "device_ipv6", "gateway_ipv4"):
+            address = f"{name}{sep}address"
+            zipcode = f"{name}{sep}location{sep}zip"
+            assert dotted[address].equals(out[f"{name}_address"].alias(address))
+            assert dotted[zipcode].equals(out[f"{name}_location_zip"].alias(zipcode))
+        city = f"isp_ipv4{sep}location{sep}city"
+        assert dotted[city].equals(flat["isp_ipv4_location_city"].alias(city))  # kept
     only = redact(records, key="k", columns=["device_name"])
     assert_frame_equal(only.select("person_email"), records.select("person_email"))
     assert_frame_equal(redact(records.select("device_id"), key="k"), records.select("device_id"))
