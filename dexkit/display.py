@@ -9,8 +9,9 @@ many there are).
 
 The HTML uses inline styles only: no script, no stylesheet, nothing fetched. It therefore
 renders in JupyterLab, in a notebook exported with nbconvert and offline, and in a notebook
-opened untrusted (whose sanitizer keeps the layout and colours; only tabular digits are lost). Strings from the data (device, ISP, SSID and app names are chosen by whoever names a
-laptop or a network) are escaped by Jinja2's autoescaping.
+opened untrusted (whose sanitizer keeps the layout and colours; only tabular digits are lost).
+Strings from the data (device, ISP, SSID and app names are chosen by whoever names a laptop or a
+network) are escaped by Jinja2's autoescaping.
 
 Examples
 --------
