@@ -106,6 +106,16 @@ def _open_offline(page: Path) -> None:
             )
             assert drawn >= 2
             assert "FRA" in tab.inner_text("body")
+            # the dexkit.show table survives the export with its inline styles
+            table = tab.locator(".dexkit-table", has_text="Biggest changes by colo")
+            assert table.count() == 1
+            first = table.locator("tbody tr").first.inner_text()
+            assert first.startswith("FRA")
+            assert "estimated_loss_pct" in first
+            align = (
+                table.locator("tbody td").nth(3).evaluate("td => getComputedStyle(td).textAlign")
+            )
+            assert align == "right"
         finally:
             browser.close()
     assert outside == []
