@@ -244,9 +244,11 @@ def check_same(name: str, ours: pl.DataFrame, theirs: pd.DataFrame) -> None:
             np.testing.assert_allclose(a, b, rtol=1e-6, equal_nan=True, err_msg=f"{name}.{column}")
 
 
-def in_memory(n: int, repeat: int) -> list[dict[str, Any]]:
+def in_memory(n: int, repeat: int, *, object_strings: bool = False) -> list[dict[str, Any]]:
     frame = synthesize(n)
     pdf = frame.to_pandas()
+    if object_strings:  # how pandas 2 stored strings by default
+        pdf = pdf.astype({c: object for c, t in frame.schema.items() if t == pl.String})
     pandas_funcs = {
         'summarize(by="colo")': lambda: pandas_summarize(pdf),
         'timeline("1h")': lambda: pandas_timeline(pdf),
@@ -369,6 +371,11 @@ def main() -> None:
     parser.add_argument(
         "--no-floor", action="store_true", help="skip timing the bare Polars/pandas primitives"
     )
+    parser.add_argument(
+        "--object-strings",
+        action="store_true",
+        help="give pandas Python-object strings (pandas 2's default) instead of Arrow strings",
+    )
     parser.add_argument("--child", nargs=2, metavar=("ROOT", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -381,7 +388,7 @@ def main() -> None:
     )
     print("| function | records | pandas (s) | dexkit (s) | speed-up | peak memory |")
     print("|---|---:|---:|---:|---:|---:|")
-    for row in in_memory(args.records, args.repeat):
+    for row in in_memory(args.records, args.repeat, object_strings=args.object_strings):
         print(
             f"| {row['name']} | {row['records']:,} in memory | {row['pandas']:.3f} | "
             f"{row['dexkit']:.3f} | {row['pandas'] / row['dexkit']:.1f}x | |",
