@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -539,3 +541,41 @@ def test_absurdly_deep_unknown_nesting_is_a_page_error() -> None:
     body = page([minimal_record(deep="DEEP")]).replace(b'"DEEP"', deep)
     error = _raises(PageError, body)
     assert "deeper" in str(error) or "JSON" in str(error)
+
+
+@pytest.mark.parametrize("levels", [10_000, 100_000])
+@pytest.mark.parametrize(
+    "shape",
+    ["arrays", "objects", "behind strings of closing brackets"],
+)
+def test_nesting_deep_enough_to_crash_arrow_is_a_page_error(
+    tmp_path: Path, levels: int, shape: str
+) -> None:
+    """Arrow's JSON parser recurses per level and overflows the stack near 10,000 levels (a
+    20 KB page): such pages must reach the checked path. A subprocess, so that a crash fails
+    the test instead of ending the run."""
+    if shape == "arrays":
+        deep = b"[" * levels + b"]" * levels
+    elif shape == "objects":
+        deep = b'{"x":' * levels + b"1" + b"}" * levels
+    else:  # strings full of "]" that a string-unaware depth count would subtract
+        deep = b'["' + b"]" * levels + b'", ' + b"[" * levels + b"]" * levels + b"]"
+    body = page([minimal_record(deep="DEEP")]).replace(b'"DEEP"', deep)
+    (tmp_path / "page-1.json").write_bytes(body)
+    code = (
+        "import sys, dexkit\n"
+        "try:\n"
+        "    dexkit.read_pages(sys.argv[1])\n"
+        "except dexkit.PageError as exc:\n"
+        "    print('PageError:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "page-1.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.startswith("PageError:")
+    assert "page-1.json" in done.stdout
