@@ -24,6 +24,7 @@ import functools
 import logging
 import math
 import os
+import re
 import ssl
 import threading
 import time
@@ -150,6 +151,46 @@ class _Credentials:
         return f"<{self.kind} credentials>"
 
 
+_ACCOUNT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _whole(name: str, value: object, minimum: int, extra: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = f" {extra}" if extra else ""
+        raise ConfigError(f"{name} must be a whole number, {minimum} or more{extra}, got {value!r}")
+
+
+def _base_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"base_url must be a string, got {type(value).__name__}")
+    try:
+        url = httpx.URL(value.strip())
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"base_url is not a URL ({exc}): got {value!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"base_url must be an http(s) URL such as {API_BASE!r}, got {value!r}")
+    return str(url).rstrip("/")
+
+
+def _secret(value: object, what: str) -> str:
+    """A credential without surrounding whitespace; an error (never showing it) if unusable.
+
+    A trailing newline (``$(cat token.txt)``) is a copy-paste artifact and goes; anything else
+    an HTTP header cannot carry is refused here rather than failing every request later.
+    """
+    if not isinstance(value, str):
+        raise CredentialsError(f"{what} must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise CredentialsError(f"{what} is empty")
+    if not text.isascii() or not text.isprintable() or any(c.isspace() for c in text):
+        raise CredentialsError(
+            f"{what} contains whitespace, control or non-ASCII characters inside it (not "
+            "shown here); copy it again from the Cloudflare dashboard"
+        )
+    return text
+
+
 def _credentials(
     account_id: str | None, api_token: str | None, email: str | None, api_key: str | None
 ) -> tuple[str, _Credentials]:
@@ -161,10 +202,14 @@ def _credentials(
             "api_token instead"
         )
     token, pair = api_token, (email, api_key) if email and api_key else None
+    token_what = "api_token"
+    pair_what = ("email", "api_key")
     if token is None and pair is None:
         token = env.get("CLOUDFLARE_API_TOKEN") or None
+        token_what = "CLOUDFLARE_API_TOKEN"
         if token is None and env.get("CLOUDFLARE_EMAIL") and env.get("CLOUDFLARE_API_KEY"):
             pair = (env["CLOUDFLARE_EMAIL"], env["CLOUDFLARE_API_KEY"])
+            pair_what = ("CLOUDFLARE_EMAIL", "CLOUDFLARE_API_KEY")
     if token is None and pair is None:
         raise CredentialsError(
             "no Cloudflare credentials: pass api_token=... (a token with the 'DEX Read' or "
@@ -176,10 +221,20 @@ def _credentials(
             "no Cloudflare account id: pass account_id=... or set CLOUDFLARE_ACCOUNT_ID "
             "(the 32-character id in the dashboard's URL)"
         )
+    if not isinstance(account, str):
+        raise CredentialsError(f"the account id must be a string, got {type(account).__name__}")
+    account = account.strip()
+    if _ACCOUNT.fullmatch(account) is None:
+        raise CredentialsError(
+            "the account id may hold only letters, digits, '-' and '_' (Cloudflare's is the "
+            "32-character hex id in the dashboard's URL)"
+        )
     if token is not None:
+        token = _secret(token, token_what)
         return account, _Credentials("api_token", {"Authorization": f"Bearer {token}"})
     assert pair is not None
-    return account, _Credentials("api_key", {"X-Auth-Email": pair[0], "X-Auth-Key": pair[1]})
+    mail, key = _secret(pair[0], pair_what[0]), _secret(pair[1], pair_what[1])
+    return account, _Credentials("api_key", {"X-Auth-Email": mail, "X-Auth-Key": key})
 
 
 # ------------------------------------------------------------------------------------------
@@ -673,13 +728,18 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.account_id, self._credentials = _credentials(account_id, api_token, email, api_key)
-        if concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
-        if retries < 0:
-            raise ConfigError(f"retries must be 0 or more, got {retries}")
-        if max_requests is not None and max_requests < 1:
-            raise ConfigError(f"max_requests must be at least 1 (or None), got {max_requests}")
-        self.base_url = base_url.rstrip("/")
+        _whole("concurrency", concurrency, 1)
+        _whole("retries", retries, 0)
+        if max_requests is not None:
+            _whole("max_requests", max_requests, 1, "(or None)")
+        for name, value in (
+            ("backoff", backoff),
+            ("max_retry_after", max_retry_after),
+            ("timeout", timeout),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+        self.base_url = _base_url(base_url)
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff

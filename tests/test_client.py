@@ -26,6 +26,7 @@ from dexkit.errors import (
     APIError,
     AuthError,
     BudgetError,
+    ConfigError,
     CredentialsError,
     NotFoundError,
     PageError,
@@ -83,6 +84,59 @@ def test_no_credentials_is_a_clear_error() -> None:
         Client(api_token="tok")
     with pytest.raises(CredentialsError, match="go together"):
         Client("acc", email="me@example.com")
+
+
+def test_a_trailing_newline_is_trimmed_from_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok-secret-4\n")
+    client = Client(" acc\n")
+    assert client.account_id == "acc"
+    assert client._credentials.headers() == {"Authorization": "Bearer tok-secret-4"}
+    pair = Client("acc", email=" me@example.com", api_key="key-secret-5\r\n")._credentials
+    assert pair.headers() == {"X-Auth-Email": "me@example.com", "X-Auth-Key": "key-secret-5"}
+
+
+@pytest.mark.parametrize(
+    "token", ["tok secret", "tok\nsecret", "tok\x00secret", "t\u00f6k-secret", "tok\tsecret"]
+)
+def test_unusable_credentials_fail_at_once_without_showing_them(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    with pytest.raises(CredentialsError, match="api_token contains whitespace") as info:
+        Client("acc", token)
+    assert "secret" not in str(info.value)
+    if "\x00" not in token:  # an environment variable cannot hold NUL
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token)
+        with pytest.raises(CredentialsError, match="CLOUDFLARE_API_TOKEN contains") as info:
+            Client("acc")
+        assert "secret" not in str(info.value)
+    with pytest.raises(CredentialsError, match="api_key contains") as info:
+        Client("acc", email="me@example.com", api_key=token)
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"account_id": 123}, "account id must be a string, got int"),
+        ({"account_id": "acc/../x"}, "only letters, digits"),
+        ({"account_id": "a b"}, "only letters, digits"),
+        ({"api_token": 42}, "api_token must be a string, got int"),
+        ({"api_token": " \n"}, "api_token is empty"),
+        ({"concurrency": "4"}, "concurrency must be a whole number, 1 or more, got '4'"),
+        ({"concurrency": 0}, "concurrency must be a whole number, 1 or more"),
+        ({"retries": -1}, "retries must be a whole number, 0 or more"),
+        ({"max_requests": "5"}, "max_requests must be a whole number, 1 or more \\(or None\\)"),
+        ({"timeout": "30"}, "timeout must be a number of seconds"),
+        ({"backoff": float("nan")}, "backoff must be a number of seconds"),
+        ({"base_url": 5}, "base_url must be a string, got int"),
+        ({"base_url": "http://[::1"}, "base_url is not a URL"),
+        ({"base_url": "api.cloudflare.com"}, "base_url must be an http\\(s\\) URL"),
+    ],
+)
+def test_bad_client_arguments(kwargs: dict[str, Any], match: str) -> None:
+    arguments: dict[str, Any] = {"account_id": "acc", "api_token": "tok"} | kwargs
+    with pytest.raises((CredentialsError, ConfigError), match=match):
+        Client(**arguments)
 
 
 def test_repr_shows_no_secret() -> None:
