@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import json
 import os
 import warnings
 import zlib
@@ -215,6 +216,7 @@ class _Normalizer:
         self.lenient = lenient
         self.unknown_as_json = unknown_as_json
         self.nulled: Counter[str] = Counter()
+        self._failed: set[str] = set()  # fields of the current record already counted
 
     def _fail(self, bad: _Bad, page: int | str, record: int | None) -> None:
         if not self.lenient:
@@ -222,6 +224,7 @@ class _Normalizer:
                 bad.reason, page=page, record=record, field=bad.field, value=bad.value
             )
         self.nulled[bad.field] += 1
+        self._failed.add(bad.field)
 
     def record(self, page: int | str, index: int, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict):
@@ -229,9 +232,10 @@ class _Normalizer:
                 _Bad("expected a device record (a JSON object)", "<record>", record), page, index
             )
             return {}
+        self._failed.clear()
         out = self._object(record, RECORD, "", page, index)
         for name in REQUIRED:
-            if out.get(name) is None:
+            if out.get(name) is None and name not in self._failed:
                 self._fail(_Bad("required field is missing or null", name, None), page, index)
         return out
 
@@ -327,11 +331,27 @@ def _describe_bad_json(raw: bytes, exc: Exception) -> str:
     return f"invalid or truncated JSON: {exc}"
 
 
-def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> list[dict[str, Any]]:
+def _nonstandard_json(raw: bytes) -> Any:
+    """The page parsed with ``NaN``/``Infinity`` literals (not JSON, but Arrow's reader on the
+    fast path takes them: both paths must agree), else ``None``."""
+    if b"NaN" not in raw and b"Infinity" not in raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> bytes:
+    """Validate one page; return its normalized records as a ``{"result": [...]}`` line."""
+    nonstandard = False
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise PageError(_describe_bad_json(raw, exc), page=label) from exc
+        doc = _nonstandard_json(raw)
+        if doc is None:
+            raise PageError(_describe_bad_json(raw, exc), page=label) from exc
+        nonstandard = True
     if not isinstance(doc, dict):
         raise PageError(
             f"expected the API envelope (a JSON object), got a JSON {type(doc).__name__}",
@@ -353,7 +373,12 @@ def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> list[dict[
             f"'result' should be a list of device records, got a JSON {type(result).__name__}",
             page=label,
         )
-    return [norm.record(label, i, record) for i, record in enumerate(result)]
+    records = {"result": [norm.record(label, i, record) for i, record in enumerate(result)]}
+    if (
+        nonstandard
+    ):  # json, unlike orjson, writes NaN and Infinity back, as the fast path keeps them
+        return json.dumps(records, ensure_ascii=False).encode()
+    return orjson.dumps(records)
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,26 +661,33 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFra
     nulled: Counter[str] = Counter()
     as_json = False
     table = _fast_table(lines)
-    if table is not None and not lenient:
-        # required fields are cheap to check here; a miss goes to the checked path for the error
+    if table is not None:
+        # required fields are cheap to check here: strictly, a miss goes to the checked path for
+        # the error; leniently, it is counted as the checked path would
         records = pc.list_flatten(table.column("result"))
-        if any(pc.struct_field(records, name).null_count for name in REQUIRED):
-            table = None
+        if not lenient:
+            if any(pc.struct_field(records, name).null_count for name in REQUIRED):
+                table = None
+        else:
+            counts = {"<record>": records.null_count}  # a null instead of a record
+            for name in REQUIRED:
+                counts[name] = pc.struct_field(records, name).null_count - records.null_count
+            nulled.update({name: n for name, n in counts.items() if n})
     if table is None:
         norm = _Normalizer(lenient)
-        pages_records = [
+        checked = [
             _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)
         ]
         try:
-            table = _arrow_read([orjson.dumps({"result": r}) for r in pages_records])
+            table = _arrow_read(checked)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # unknown fields whose type changes between records: keep them as JSON text
             norm = _Normalizer(lenient, unknown_as_json=True)
             as_json = True
-            pages_records = [
+            checked = [
                 _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)
             ]
-            table = _arrow_read([orjson.dumps({"result": r}) for r in pages_records])
+            table = _arrow_read(checked)
         nulled = norm.nulled
     try:
         frame, unknown, ends = _records_frame(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import math
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -579,3 +580,48 @@ def test_nesting_deep_enough_to_crash_arrow_is_a_page_error(
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.startswith("PageError:")
     assert "page-1.json" in done.stdout
+
+
+def _lenient(*pages: bytes) -> tuple[pl.DataFrame, str]:
+    with pytest.warns(CoercionWarning) as caught:
+        frame = dexkit.read_pages(list(pages), on_error="null")
+    assert len(caught) == 1
+    return frame, str(caught[0].message)
+
+
+# a page that forces the checked path (a wrong type), to load beside pages the fast path takes
+_ODD = page([minimal_record("d9", cpuPct="x")])
+
+
+@pytest.mark.parametrize("beside", [(), (_ODD,)], ids=["alone", "beside a checked page"])
+@pytest.mark.parametrize(
+    ("record", "counted"),
+    [
+        (minimal_record(deviceId=None), "deviceId (1)"),
+        ({k: v for k, v in minimal_record().items() if k != "colo"}, "colo (1)"),
+        (minimal_record(timestamp=True), "timestamp (1)"),  # counted once, not twice
+        (None, "<record> (1)"),
+    ],
+)
+def test_lenient_mode_counts_each_missing_value_once_whichever_path(
+    record: Any, counted: str, beside: tuple[bytes, ...]
+) -> None:
+    frame, message = _lenient(page([minimal_record("d0"), record]), *beside)
+    assert counted in message
+    assert frame.height == 2 + len(beside)  # nothing is dropped
+    assert "d0" in frame["device_id"].to_list()
+
+
+@pytest.mark.parametrize("beside", [(), (_ODD,)], ids=["alone", "beside a checked page"])
+def test_nan_and_infinity_literals_load_the_same_whichever_path(beside: tuple[bytes, ...]) -> None:
+    body = page([minimal_record(cpuPct=1.0, ramUsedPct=2.0)])
+    body = body.replace(b'"cpuPct":1.0', b'"cpuPct":NaN').replace(
+        b'"ramUsedPct":2.0', b'"ramUsedPct":-Infinity'
+    )
+    if beside:
+        frame, _ = _lenient(body, *beside)
+    else:
+        frame = dexkit.read_pages(body)
+    row = frame.filter(pl.col("device_id") == "d1").row(0, named=True)
+    assert math.isnan(row["cpu_pct"])
+    assert row["ram_used_pct"] == -math.inf
