@@ -160,11 +160,21 @@ def _decompress(label: int | str, data: bytes) -> bytes:
 
 
 def _expand(item: str | os.PathLike[str]) -> list[Path]:
+    if isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+        raise ConfigError(
+            "read_pages() got a str that looks like JSON, not a path: pass the page as bytes "
+            "(as the API sends it), e.g. text.encode()"
+        )
     path = Path(item)
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long, say
+        shown = str(item) if len(str(item)) <= 80 else str(item)[:77] + "..."
+        raise ConfigError(f"cannot use {shown!r} as a path ({exc.strerror or exc})") from exc
+    if is_dir:
         files = [p for p in path.rglob("*.json*") if p.name != _MANIFEST]
         return sorted(p for p in files if p.is_file() and p.name.endswith((".json", ".json.gz")))
-    if path.is_file():
+    if is_file:
         return [path]
     if glob.has_magic(str(item)):
         found = (Path(p) for p in sorted(glob.glob(str(item), recursive=True)))
@@ -192,7 +202,13 @@ def _collect(source: PageSource) -> list[tuple[int | str, bytes]]:
         if not isinstance(item, str | os.PathLike):
             raise ConfigError(f"cannot read pages from a {type(item).__name__}")
         for path in _expand(item):
-            pages.append((str(path), _decompress(str(path), path.read_bytes())))
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise PageError(
+                    f"cannot read the file ({exc.strerror or exc})", page=str(path)
+                ) from exc
+            pages.append((str(path), _decompress(str(path), data)))
     return pages
 
 

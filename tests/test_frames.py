@@ -625,3 +625,30 @@ def test_nan_and_infinity_literals_load_the_same_whichever_path(beside: tuple[by
     row = frame.filter(pl.col("device_id") == "d1").row(0, named=True)
     assert math.isnan(row["cpu_pct"])
     assert row["ram_used_pct"] == -math.inf
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ('{"success": true, "result": []}', "looks like JSON, not a path"),
+        ("x" * 5000, "as a path \\(File name too long\\)"),
+    ],
+)
+def test_strings_that_are_not_paths(source: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        dexkit.read_pages(source)
+
+
+def test_an_unreadable_file_is_a_page_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "page-1.json"
+    target.write_bytes(page([minimal_record()]))
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(PageError, match="cannot read the file \\(Permission denied\\)") as info:
+        dexkit.read_pages(tmp_path)
+    assert info.value.page == str(target)
