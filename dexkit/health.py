@@ -42,6 +42,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -465,9 +466,10 @@ class Grading:
             pair = getattr(self, spec.name)
             if pair is None:
                 continue
-            if not (isinstance(pair, tuple) and len(pair) == 2):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(map(_number, pair))):
                 raise ConfigError(
-                    f"Grading.{spec.name} must be a (degraded, critical) pair or None, got {pair!r}"
+                    f"Grading.{spec.name} must be a (degraded, critical) pair of numbers or None, "
+                    f"got {pair!r}"
                 )
             low_is_bad = spec.name == "connected_share"
             if (pair[0] < pair[1]) if low_is_bad else (pair[0] > pair[1]):
@@ -525,6 +527,11 @@ class Grading:
                 .otherwise(pl.lit("ok"))
             )
         return grade.cast(_GRADE).alias("health")
+
+
+def _number(value: object) -> bool:
+    """A real, finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _p90(schema: pl.Schema | None, name: str) -> pl.Expr:
@@ -600,6 +607,10 @@ class Rules:
     _BELOW: ClassVar[frozenset[str]] = frozenset({"wifi_strength_dbm", "battery_pct"})
 
     def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.name != "status" and value is not None and not _number(value):
+                raise ConfigError(f"Rules.{spec.name} must be a number or None, got {value!r}")
         status: object = self.status
         if status is not None and not (
             isinstance(status, tuple) and all(isinstance(s, str) for s in status)
@@ -689,16 +700,38 @@ def _require(schema: pl.Schema, columns: Sequence[str], func: str) -> None:
             f"{func}() needs the column(s) {', '.join(missing)}, which the frame lacks; "
             "pass a frame from dexkit.read_pages() or dexkit.scan_dataset()"
         )
+    for name in columns:
+        dtype = schema[name]
+        if name == "timestamp" and not isinstance(dtype, pl.Datetime):
+            raise ConfigError(
+                f"{func}(): the timestamp column must be a Datetime (as read_pages gives it), "
+                f"got {dtype}; parse it first, e.g. pl.col('timestamp').str.to_datetime()"
+            )
+        strings = pl.String | pl.Categorical | pl.Enum | pl.Null
+        if name != "timestamp" and not isinstance(dtype, strings):
+            raise ConfigError(
+                f"{func}(): the {name} column must hold strings (as read_pages gives it), "
+                f"got {dtype}"
+            )
 
 
 def _metric(schema: pl.Schema | None, name: str) -> pl.Expr:
     if schema is not None and name not in schema:
         return pl.lit(None, dtype=pl.Float64).alias(name)
+    if schema is not None and not (schema[name].is_numeric() or schema[name] == pl.Null):
+        raise ConfigError(
+            f"{name!r} is not a numeric column ({schema[name]}): metrics are numbers such as "
+            f"{', '.join(METRICS[:3])}…"
+        )
     return metric(name)
 
 
 def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
+    if not isinstance(metrics, str | Sequence):
+        raise ConfigError(f"{func}(): metrics must be a name or a list of names, got {metrics!r}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{func}(): metrics must be column names, got {metrics!r}")
     if not names:
         raise ConfigError(f"{func}() needs at least one metric")
     if len(set(names)) != len(names):
@@ -710,6 +743,10 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
     """Resolve ``by`` into named group expressions."""
     if by is None:
         return []
+    if not isinstance(by, str | pl.Expr | Sequence):
+        raise ConfigError(
+            f"{func}(): by takes a column name, an expression or a list of them, got {by!r}"
+        )
     items: list[str | pl.Expr] = [by] if isinstance(by, str | pl.Expr) else list(by)
     keys: list[pl.Expr] = []
     for item in items:
@@ -914,6 +951,8 @@ def summarize(
     names: list[str] = _metrics(metrics, "summarize")
     keys: list[pl.Expr] = _keys(by, schema, "summarize")
     grading = Grading() if grading is None else grading
+    if not isinstance(grading, Grading):
+        raise ConfigError(f"summarize(): grading must be a dexkit.Grading, got {grading!r}")
     aggs = [
         pl.len().alias("devices"),
         connected().sum().alias("connected"),
@@ -1249,7 +1288,18 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
     column, field = _APPS[by]
     lat = _latest(lf)
     fleet = lat.select(pl.len().alias("__dexkit_fleet"))
-    if column in schema:
+    apps = schema.get(column)
+    usable = (
+        isinstance(apps, pl.List)
+        and isinstance(apps.inner, pl.Struct)
+        and {"name", field} <= {f.name for f in apps.inner.fields}
+    )
+    if apps is not None and apps != pl.Null and not usable:
+        raise ConfigError(
+            f"top_apps(): {column} must be a list of {{name, {field}}} structs (as read_pages "
+            f"gives it), got {apps}"
+        )
+    if usable:
         usage = (
             lat.select("device_id", column)
             .explode(column)
@@ -1340,8 +1390,10 @@ def outliers(frame: FrameT, metric: str, by: By = None, *, threshold: float = 3.
     _require(schema, ["device_id", "timestamp"], "outliers")
     if not isinstance(metric, str):
         raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
-    if threshold < 0:
-        raise ConfigError(f"outliers(): threshold must not be negative, got {threshold!r}")
+    if not _number(threshold) or threshold < 0:
+        raise ConfigError(f"outliers(): threshold must be a number, 0 or more, got {threshold!r}")
+    if not isinstance(metric, str):
+        raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
     keys: list[pl.Expr] = _keys(by, schema, "outliers")
     names: list[str] = _names(keys)
     value = _metric(schema, metric)
@@ -1425,6 +1477,8 @@ def hotspots(
             f"hotspots(): min_devices must be a positive integer, got {min_devices!r}"
         )
     grading = Grading() if grading is None else grading
+    if not isinstance(grading, Grading):
+        raise ConfigError(f"summarize(): grading must be a dexkit.Grading, got {grading!r}")
     lat = _latest(lf)
     aggs = [
         pl.len().alias("devices"),
@@ -1528,12 +1582,16 @@ def timeline(
     lf = _lazy(frame, "timeline")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "timeline")
-    if isinstance(every, str) and _EVERY.fullmatch(every) is None:
+    if not isinstance(every, str | timedelta) or (
+        isinstance(every, str) and _EVERY.fullmatch(every) is None
+    ):
         raise ConfigError(
             f"timeline(): every must be a timedelta or a Polars duration such as '15m', '1h' "
             f"or '1d', got {every!r}"
         )
-    if isinstance(every, timedelta) and every <= timedelta():
+    if (isinstance(every, timedelta) and every <= timedelta()) or (
+        isinstance(every, str) and not any(int(n) for n in re.findall(r"\d+", every))
+    ):
         raise ConfigError(f"timeline(): every must be positive, got {every!r}")
     names: list[str] = _metrics(metrics, "timeline")
     keys: list[pl.Expr] = _keys(by, schema, "timeline")

@@ -967,3 +967,61 @@ def test_status_counts_by_status_is_a_clear_error() -> None:
     )
     with pytest.raises(ConfigError, match="per status already"):
         health.status_counts(frame, by="status")
+
+
+# -- wrong inputs are ConfigErrors that say what is wrong -------------------------------------
+
+_WINDOWS = (("2026-03-01", "2026-03-02"), ("2026-03-02", "2026-03-03"))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (
+            lambda f: health.summarize(f.with_columns(pl.col("timestamp").cast(pl.String))),
+            r"summarize\(\): the timestamp column must be a Datetime",
+        ),
+        (
+            lambda f: health.latest(f.with_columns(pl.col("timestamp").cast(pl.String))),
+            r"latest\(\): the timestamp column must be a Datetime",
+        ),
+        (
+            lambda f: health.unhealthy(f.with_columns(pl.lit(1).alias("status"))),
+            r"unhealthy\(\): the status column must hold strings \(as read_pages gives it\), "
+            r"got Int32",
+        ),
+        (
+            lambda f: health.compare_windows(f, *_WINDOWS, metrics=["colo"]),
+            r"'colo' is not a numeric column \(String\)",
+        ),
+        (
+            lambda f: health.timeline(f, metrics=["cpu_pct_by_app"]),
+            r"'cpu_pct_by_app' is not a numeric column",
+        ),
+        (lambda f: health.outliers(f, "colo"), r"'colo' is not a numeric column"),
+        (lambda f: health.outliers(f, 5), r"metric must be a column name"),
+        (lambda f: health.outliers(f, "cpu_pct", threshold="3"), r"threshold must be a number"),
+        (lambda f: health.summarize(f, by=5), r"by takes a column name"),
+        (lambda f: health.summarize(f, metrics=[1]), r"metrics must be column names"),
+        (lambda f: health.summarize(f, grading=5), r"grading must be a dexkit.Grading"),
+        (lambda f: health.timeline(f, every=3600), r"every must be a timedelta or a Polars"),
+        (lambda f: health.timeline(f, every="0s"), r"every must be positive, got '0s'"),
+        (
+            lambda f: health.top_apps(f.with_columns(pl.lit("zoom").alias("cpu_pct_by_app"))),
+            r"cpu_pct_by_app must be a list of \{name, cpu_pct\} structs",
+        ),
+        (lambda f: health.Rules(cpu_pct="x"), r"Rules.cpu_pct must be a number or None"),
+        (lambda f: health.Rules(battery_pct=math.nan), r"Rules.battery_pct must be a number"),
+        (lambda f: health.Grading(cpu_p90=("a", 1)), r"pair of numbers or None"),
+    ],
+)
+def test_wrong_inputs_are_config_errors(
+    fleet: pl.DataFrame, call: Callable[[pl.DataFrame], Any], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        call(fleet)
+
+
+def test_all_null_app_lists_give_no_apps(fleet: pl.DataFrame) -> None:
+    nulls = fleet.with_columns(pl.lit(None).alias("cpu_pct_by_app"))
+    assert health.top_apps(nulls).height == 0
