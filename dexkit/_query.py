@@ -41,6 +41,13 @@ _UNITS = {
 }
 
 
+def _back(now: datetime, offset: timedelta, value: object, name: str) -> datetime:
+    try:
+        return now - offset
+    except OverflowError:
+        raise QueryError(f"{name}: the offset {value!r} is out of range") from None
+
+
 def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetime:
     """Return ``value`` as an aware UTC datetime.
 
@@ -60,7 +67,7 @@ def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetim
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, timedelta):
-        return now - abs(value)
+        return _back(now, abs(value), value, name)
     if isinstance(value, bool):
         raise QueryError(
             f"{name}: expected a datetime, a string or epoch milliseconds, got {value!r}"
@@ -75,7 +82,11 @@ def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetim
             return _from_epoch_ms(int(text), name)
         rel = _RELATIVE.match(text)
         if rel:
-            return now - float(rel[2]) * _UNITS[rel[3].lower()]
+            try:
+                offset = float(rel[2]) * _UNITS[rel[3].lower()]
+            except OverflowError:
+                raise QueryError(f"{name}: the offset {value!r} is out of range") from None
+            return _back(now, offset, value, name)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

@@ -47,6 +47,16 @@ def _rate_limit(text: str) -> tuple[int, float]:
         ) from None
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return port
+
+
 def _add_fake_api(commands: Any) -> None:
     parser = commands.add_parser(
         "fake-api",
@@ -61,7 +71,7 @@ def _add_fake_api(commands: Any) -> None:
     parser.add_argument("--devices", type=int, default=1000, help="devices in the fleet (1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic fleet (0)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per response (0)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--port", type=_port, default=0, help="port (default: a free one)")
     parser.add_argument(
         "--faults",
         default="",

@@ -802,7 +802,8 @@ def app_usage(frame: FrameT) -> FrameT:
     """
     keys = ["device_id", "timestamp", "app"]
     schema = frame.collect_schema()
-    missing = [c for c in (*keys[:2], "cpu_pct_by_app", "ram_used_pct_by_app") if c not in schema]
+    needed = ["device_id", "timestamp", "cpu_pct_by_app", "ram_used_pct_by_app"]
+    missing = [c for c in needed if c not in schema]
     if missing:
         raise ConfigError(
             f"app_usage() needs the column(s) {', '.join(missing)}, which the frame lacks; "

@@ -161,7 +161,14 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
     info: dict[str, Any] = {"input": text}
     if path.is_dir() and any(path.glob("date=*/source=*/*.parquet")):
         info["kind"] = "Parquet dataset"
-        return scan_dataset(path).collect(), info
+        try:
+            return scan_dataset(path).collect(), info
+        except pl.exceptions.PolarsError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"cannot read the Parquet dataset at {text!r}: {first} (a file damaged or "
+                "written by another tool; re-fetch, or remove that partition)"
+            ) from exc
     manifest = path / "manifest.json"
     if path.is_dir() and manifest.is_file():
         info["kind"] = "page store"
@@ -436,7 +443,13 @@ def _windows(
     inc = _window(incident, "incident")
     if baseline is None:
         length: timedelta = inc[1] - inc[0]
-        return (inc[0] - length, inc[0]), inc
+        try:
+            return (inc[0] - length, inc[0]), inc
+        except OverflowError:
+            raise ConfigError(
+                "the incident window starts too early for a baseline of the same length before "
+                "it: pass baseline=(start, end)"
+            ) from None
     return _window(baseline, "baseline"), inc
 
 

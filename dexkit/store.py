@@ -79,8 +79,10 @@ def split(query: Query, *, now: datetime, size: timedelta = timedelta(hours=1)) 
         key = f"last_seen/{_stamp(query.start, seconds=True)}--{_stamp(query.end, seconds=True)}"
         return [Chunk(key, query, closed=query.end <= now)]
     step = size.total_seconds()
-    if step <= 0 or step % 60:
-        raise ConfigError(f"chunk must be a positive whole number of minutes, got {size}")
+    if step <= 0 or step % 60 or size > HISTORY_MAX:
+        raise ConfigError(
+            f"chunk must be a whole number of minutes, from 1 to 7 days (10080), got {size}"
+        )
     hourly = step % 3600 == 0
     earliest = now - HISTORY_MAX + HISTORY_MARGIN
     first = int(query.start.timestamp() // step) * step

@@ -161,6 +161,18 @@ def test_report_no_redact_is_an_explicit_opt_in(tmp_path: Path) -> None:
     [
         (["report", "/nonexistent/pages", "-o", "x.html"], "no device records"),
         (["report", str(SAMPLE / "raw"), "-o", "x.html", "--incident", "then", "now"], "then"),
+        (
+            [
+                "report",
+                str(SAMPLE / "raw"),
+                "-o",
+                "x.html",
+                "--incident",
+                "0001-01-01",
+                "0001-01-02",
+            ],
+            "starts too early for a baseline",
+        ),
     ],
 )
 def test_report_errors_are_one_line(
@@ -195,3 +207,50 @@ def test_fetch_then_report_from_the_store_offline(
     assert token not in html
     assert token not in printed.out + printed.err
     assert dexkit.read_pages(store)["device_id"].n_unique() > 100
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fetch", "99999999d", "--source", "hourly"], "start: the offset '99999999d' is out of"),
+        (
+            ["fetch", "1h", "--source", "hourly", "--chunk-minutes", "99999999999"],
+            "from 1 to 7 days",
+        ),
+        (["fetch", "1h", "--source", "hourly", "--chunk-minutes", "0"], "from 1 to 7 days"),
+    ],
+)
+def test_out_of_range_fetch_arguments_are_one_line(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acc")
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok")
+    assert main([*argv, "--into", str(tmp_path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_fake_api_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fake-api", "--port", "99999"])
+    assert info.value.code == 2
+    assert "expected a port from 0 to 65535, got '99999'" in capsys.readouterr().err
+
+
+def test_report_on_a_damaged_dataset_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "r.html")
+    root = tmp_path / "ds"
+    dexkit.write_dataset(dexkit.read_pages(SAMPLE / "last_seen"), root, source="last_seen")
+    next(root.rglob("*.parquet")).write_bytes(b"PAR1 not parquet")
+    assert main(["report", str(root), "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dexkit: error: cannot read the Parquet dataset at {str(root)!r}")
+    assert len(err.strip().splitlines()) == 1
