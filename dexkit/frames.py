@@ -333,6 +333,10 @@ def _describe_bad_json(raw: bytes, exc: Exception) -> str:
     head = raw.lstrip()[:200]
     if not head:
         return "the body is empty"
+    if head[:4] == b"PAR1":
+        return "this is a Parquet file, not an API page: read it with dexkit.scan_dataset()"
+    if not _utf8(raw):
+        return "the body is not UTF-8 text (binary data, or another encoding)"
     if head[:1] == b"<":
         title = ""
         lower = raw.lower()

@@ -652,3 +652,15 @@ def test_an_unreadable_file_is_a_page_error(
     with pytest.raises(PageError, match="cannot read the file \\(Permission denied\\)") as info:
         dexkit.read_pages(tmp_path)
     assert info.value.page == str(target)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"PAR1\x00\x01\x02", "a Parquet file, not an API page"),
+        ('{"result": ["caf\u00e9"]}'.encode("latin-1"), "not UTF-8 text"),
+    ],
+)
+def test_non_json_bodies_say_what_they_are(body: bytes, words: str) -> None:
+    error = _raises(PageError, body)
+    assert words in str(error)
