@@ -23,6 +23,7 @@ import email.utils
 import functools
 import logging
 import math
+import numbers
 import os
 import re
 import ssl
@@ -155,9 +156,14 @@ _ACCOUNT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _whole(name: str, value: object, minimum: int, extra: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         extra = f" {extra}" if extra else ""
         raise ConfigError(f"{name} must be a whole number, {minimum} or more{extra}, got {value!r}")
+
+
+def _seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
+        raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
 
 
 def _base_url(value: object) -> str:
@@ -732,13 +738,9 @@ class Client:
         _whole("retries", retries, 0)
         if max_requests is not None:
             _whole("max_requests", max_requests, 1, "(or None)")
-        for name, value in (
-            ("backoff", backoff),
-            ("max_retry_after", max_retry_after),
-            ("timeout", timeout),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+        _seconds("backoff", backoff)
+        _seconds("max_retry_after", max_retry_after)
+        _seconds("timeout", timeout)
         self.base_url = _base_url(base_url)
         self.concurrency = concurrency
         self.retries = retries

@@ -17,6 +17,7 @@ checked path is what names the page, record, field and value in errors.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import gzip
 import io
@@ -159,18 +160,22 @@ def _decompress(label: int | str, data: bytes) -> bytes:
         raise PageError(f"cannot decompress gzip data ({exc})", page=label) from exc
 
 
-def _expand(item: str | os.PathLike[str]) -> list[Path]:
+def _not_a_path(item: str | os.PathLike[str], reason: str) -> ConfigError:
     if isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
-        raise ConfigError(
+        return ConfigError(
             "read_pages() got a str that looks like JSON, not a path: pass the page as bytes "
             "(as the API sends it), e.g. text.encode()"
         )
+    shown = str(item) if len(str(item)) <= 80 else str(item)[:77] + "..."
+    return ConfigError(f"{reason}: {shown!r}")
+
+
+def _expand(item: str | os.PathLike[str]) -> list[Path]:
     path = Path(item)
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
     except OSError as exc:  # a name too long, say
-        shown = str(item) if len(str(item)) <= 80 else str(item)[:77] + "..."
-        raise ConfigError(f"cannot use {shown!r} as a path ({exc.strerror or exc})") from exc
+        raise _not_a_path(item, f"cannot use as a path ({exc.strerror or exc})") from exc
     if is_dir:
         files = [p for p in path.rglob("*.json*") if p.name != _MANIFEST]
         return sorted(p for p in files if p.is_file() and p.name.endswith((".json", ".json.gz")))
@@ -178,8 +183,11 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
         return [path]
     if glob.has_magic(str(item)):
         found = (Path(p) for p in sorted(glob.glob(str(item), recursive=True)))
-        return [p for p in found if p.is_file() and p.name != _MANIFEST]
-    raise ConfigError(f"no such file or directory: {str(item)!r}")
+        files = [p for p in found if p.is_file() and p.name != _MANIFEST]
+        if not files and isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+            raise _not_a_path(item, "no such file or directory")  # JSON text, most likely
+        return files
+    raise _not_a_path(item, "no such file or directory")
 
 
 def _collect(source: PageSource) -> list[tuple[int | str, bytes]]:
@@ -335,7 +343,9 @@ def _describe_bad_json(raw: bytes, exc: Exception) -> str:
         return "the body is empty"
     if head[:4] == b"PAR1":
         return "this is a Parquet file, not an API page: read it with dexkit.scan_dataset()"
-    if not _utf8(raw):
+    try:  # a body cut inside a multi-byte character is truncated, not another encoding
+        codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)
+    except UnicodeDecodeError:
         return "the body is not UTF-8 text (binary data, or another encoding)"
     if head[:1] == b"<":
         title = ""
@@ -351,15 +361,25 @@ def _describe_bad_json(raw: bytes, exc: Exception) -> str:
     return f"invalid or truncated JSON: {exc}"
 
 
+def _int64(text: str) -> int:
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f"integer out of the 64-bit range: {text}")
+    return value
+
+
 def _nonstandard_json(raw: bytes) -> Any:
-    """The page parsed with ``NaN``/``Infinity`` literals (not JSON, but Arrow's reader on the
-    fast path takes them: both paths must agree), else ``None``."""
+    """The page parsed with ``NaN``, ``Infinity`` and ``-Infinity`` literals (not JSON, but
+    some encoders, Python's among them, write them), else ``None``. Otherwise as strict as
+    orjson: integers within 64 bits, valid UTF-8 (no lone surrogates)."""
     if b"NaN" not in raw and b"Infinity" not in raw:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        doc = json.loads(raw, parse_int=_int64)
+        json.dumps(doc, ensure_ascii=False).encode()  # lone surrogates fail here
+    except (ValueError, RecursionError, UnicodeError):
         return None
+    return doc
 
 
 def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> bytes:
@@ -457,10 +477,11 @@ def _shallow(line: bytes) -> bool:
     """Whether Arrow may read ``line`` without recursing too deeply.
 
     True when the page has fewer than :data:`_FEW_OPENERS` ``[`` and ``{`` (no deeper nesting
-    is possible; one pass, about 0.3 ns per byte), else when it nests at most
-    :data:`_ARROW_DEPTH` levels. Brackets inside strings do not count there: escaped
-    backslashes and quotes go first, then string contents (between the remaining quotes); each
-    round then removes the innermost ``[]`` and ``{}`` pairs. Malformed input gives ``False``.
+    is possible; one pass, about 0.3 ns per byte), else when :data:`_ARROW_DEPTH` rounds
+    unwind its nesting (64 to 128 levels, as ``[`` and ``{`` alternate). Brackets inside
+    strings do not count there: escaped backslashes and quotes go first, then string contents
+    (between the remaining quotes); each round then removes the innermost ``[]`` and ``{}``
+    pairs. Malformed input gives ``False``.
 
     >>> _shallow(b'{"a": [1, {"b": "]]]]"}]}')
     True
@@ -495,7 +516,24 @@ def _fast_table(lines: list[bytes]) -> pa.Table | None:
     success, result = table.column("success"), table.column("result")
     if success.null_count or not pc.all(success).as_py() or result.null_count:
         return None
+    try:
+        if not _finite(result):  # NaN or infinity literals: the checked path decides which load
+            return None
+    except RecursionError:  # hundreds of levels: the checked path says so
+        return None
     return table
+
+
+def _finite(array: pa.ChunkedArray) -> bool:
+    """Whether every float in ``array`` (at any depth) is finite or null."""
+    kind = array.type
+    if pa.types.is_floating(kind):
+        return not pc.any(pc.invert(pc.is_finite(array))).as_py()
+    if pa.types.is_struct(kind):
+        return all(_finite(pc.struct_field(array, [i])) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _finite(pc.list_flatten(array))
+    return True
 
 
 # --------------------------------------------------------------------------------------------

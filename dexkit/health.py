@@ -42,9 +42,9 @@ Conventions
 
 from __future__ import annotations
 
-import math
+import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import ClassVar, Literal, TypeAlias, TypeVar
@@ -360,7 +360,7 @@ def version_key(version: str | pl.Expr = "version") -> pl.Expr:
     >>> frame.sort(version_key())["version"].to_list()
     ['2024.9.12', '2024.10.1-beta', '2024.10.3']
     """
-    expr = pl.col(version) if isinstance(version, str) else version
+    expr = (pl.col(version) if isinstance(version, str) else version).cast(pl.String)
     return expr.str.split(".").list.eval(pl.element().str.extract(r"^\s*(\d+)", 1).cast(pl.Int64))
 
 
@@ -530,8 +530,10 @@ class Grading:
 
 
 def _number(value: object) -> bool:
-    """A real, finite number (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A real number, NumPy's included (not a bool, not NaN; ±inf means "never")."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, numbers.Real) and value == value
 
 
 def _p90(schema: pl.Schema | None, name: str) -> pl.Expr:
@@ -708,26 +710,33 @@ def _require(schema: pl.Schema, columns: Sequence[str], func: str) -> None:
                 f"got {dtype}; parse it first, e.g. pl.col('timestamp').str.to_datetime()"
             )
         strings = pl.String | pl.Categorical | pl.Enum | pl.Null
-        if name != "timestamp" and not isinstance(dtype, strings):
+        if name not in ("timestamp", "device_id") and not isinstance(dtype, strings):
             raise ConfigError(
                 f"{func}(): the {name} column must hold strings (as read_pages gives it), "
                 f"got {dtype}"
             )
 
 
-def _metric(schema: pl.Schema | None, name: str) -> pl.Expr:
+def _metric(schema: pl.Schema | None, name: str, func: str | None = None) -> pl.Expr:
     if schema is not None and name not in schema:
         return pl.lit(None, dtype=pl.Float64).alias(name)
     if schema is not None and not (schema[name].is_numeric() or schema[name] == pl.Null):
+        where = f"{func}(): " if func else ""
         raise ConfigError(
-            f"{name!r} is not a numeric column ({schema[name]}): metrics are numbers such as "
-            f"{', '.join(METRICS[:3])}…"
+            f"{where}{name!r} is not a numeric column ({schema[name]}): metrics are numbers "
+            f"such as {', '.join(METRICS[:3])}…"
         )
     return metric(name)
 
 
+def _numeric(schema: pl.Schema, names: Sequence[str], func: str) -> None:
+    """Check up front that the metrics a function reads are numbers (naming the function)."""
+    for name in names:
+        _metric(schema, name, func)
+
+
 def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
-    if not isinstance(metrics, str | Sequence):
+    if not isinstance(metrics, str | Iterable):
         raise ConfigError(f"{func}(): metrics must be a name or a list of names, got {metrics!r}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     if not all(isinstance(n, str) for n in names):
@@ -743,7 +752,7 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
     """Resolve ``by`` into named group expressions."""
     if by is None:
         return []
-    if not isinstance(by, str | pl.Expr | Sequence):
+    if not isinstance(by, str | pl.Expr | Iterable):
         raise ConfigError(
             f"{func}(): by takes a column name, an expression or a list of them, got {by!r}"
         )
@@ -949,6 +958,7 @@ def summarize(
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "summarize")
     names: list[str] = _metrics(metrics, "summarize")
+    _numeric(schema, names, "summarize")
     keys: list[pl.Expr] = _keys(by, schema, "summarize")
     grading = Grading() if grading is None else grading
     if not isinstance(grading, Grading):
@@ -1203,6 +1213,7 @@ def unhealthy(frame: FrameT, rules: Rules | None = None) -> FrameT:
     rules = Rules() if rules is None else rules
     if not isinstance(rules, Rules):
         raise ConfigError(f"unhealthy(): rules must be a dexkit.Rules, got {type(rules).__name__}")
+    _numeric(schema, [n for n in rules.describe() if n != "status"], "unhealthy")
     flags: dict[str, pl.Expr] = rules.flags(schema)
     _require(
         schema, ["device_id", "timestamp", *(["status"] if "status" in flags else [])], "unhealthy"
@@ -1396,7 +1407,7 @@ def outliers(frame: FrameT, metric: str, by: By = None, *, threshold: float = 3.
         raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
     keys: list[pl.Expr] = _keys(by, schema, "outliers")
     names: list[str] = _names(keys)
-    value = _metric(schema, metric)
+    value = _metric(schema, metric, "outliers")
     center = _over(value.median(), names)
     mad = _over((value - center).abs().median(), names)
     result = (
@@ -1478,7 +1489,7 @@ def hotspots(
         )
     grading = Grading() if grading is None else grading
     if not isinstance(grading, Grading):
-        raise ConfigError(f"summarize(): grading must be a dexkit.Grading, got {grading!r}")
+        raise ConfigError(f"hotspots(): grading must be a dexkit.Grading, got {grading!r}")
     lat = _latest(lf)
     aggs = [
         pl.len().alias("devices"),
@@ -1594,6 +1605,7 @@ def timeline(
     ):
         raise ConfigError(f"timeline(): every must be positive, got {every!r}")
     names: list[str] = _metrics(metrics, "timeline")
+    _numeric(schema, names, "timeline")
     keys: list[pl.Expr] = _keys(by, schema, "timeline")
     aggs = [
         pl.col("device_id").n_unique().alias("devices"),
@@ -1710,7 +1722,7 @@ def compare_windows(
     for window, (start, end) in windows.items():
         aggs: list[pl.Expr] = []
         for i, name in enumerate(names):
-            value = _metric(schema, name)
+            value = _metric(schema, name, "compare_windows")
             center = value.median() if statistic == "median" else value.mean()
             aggs += [
                 value.count().alias(f"{window}_n_{i}"),

@@ -878,3 +878,14 @@ def test_epoch_millisecond_mistakes_are_query_errors() -> None:
     for value in (float("nan"), 10**20, "99999999999999999999"):
         with pytest.raises(QueryError, match="epoch milliseconds"):
             build(value, now=now)
+
+
+def test_numpy_integers_and_floats_are_options_too() -> None:
+    np = pytest.importorskip("numpy")
+    client = Client(
+        "acc", "tok", concurrency=np.int64(2), backoff=np.float32(0.5), max_requests=np.int32(9)
+    )
+    assert client.concurrency == 2
+    assert client.max_requests == 9
+    with pytest.raises(ConfigError, match="concurrency must be a whole number"):
+        Client("acc", "tok", concurrency=True)

@@ -664,3 +664,45 @@ def test_an_unreadable_file_is_a_page_error(
 def test_non_json_bodies_say_what_they_are(body: bytes, words: str) -> None:
     error = _raises(PageError, body)
     assert words in str(error)
+
+
+@pytest.mark.parametrize("beside", [(), (_ODD,)], ids=["alone", "beside a checked page"])
+@pytest.mark.parametrize("literal", [b"Inf", b"-Inf", b"-NaN", b"1e400", b"NaNx"])
+def test_other_non_json_numbers_fail_the_same_whichever_path(
+    literal: bytes, beside: tuple[bytes, ...]
+) -> None:
+    body = page([minimal_record(cpuPct=1.0)]).replace(b'"cpuPct":1.0', b'"cpuPct":' + literal)
+    with pytest.raises(PageError, match="invalid or truncated JSON") as info:
+        dexkit.read_pages([body, *beside], on_error="null")
+    assert info.value.page == 1
+
+
+@pytest.mark.parametrize(
+    "swap",
+    [
+        (b'"deviceName":"X"', b'"deviceName":"\\ud800x"'),  # a lone surrogate
+        (b'"batteryCycles":1', b'"batteryCycles":' + b"9" * 400),  # beyond 64 bits
+    ],
+)
+def test_nan_pages_are_as_strict_as_json_otherwise(swap: tuple[bytes, bytes]) -> None:
+    body = page([minimal_record(cpuPct=1.0, deviceName="X", batteryCycles=1)])
+    body = body.replace(*swap).replace(b'"cpuPct":1.0', b'"cpuPct":NaN')
+    assert swap[1] in body
+    error = _raises(PageError, body)
+    assert "invalid or truncated JSON" in str(error)
+
+
+def test_globs_may_start_with_a_bracket(tmp_path: Path) -> None:
+    for n in (1, 2, 3):
+        (tmp_path / f"page-{n}.json").write_bytes(page([minimal_record(f"d{n}")], number=n))
+    frame = dexkit.read_pages(str(tmp_path / "[p]age-[12].json"))
+    assert frame["device_id"].to_list() == ["d1", "d2"]
+    folder = tmp_path / "[2026] pages"
+    folder.mkdir()
+    (folder / "page-1.json").write_bytes(page([minimal_record("d7")]))
+    assert dexkit.read_pages(str(folder))["device_id"].to_list() == ["d7"]
+
+
+def test_a_body_cut_inside_a_character_is_truncated_json() -> None:
+    error = _raises(PageError, '{"result": ["caf\u00e9'.encode()[:-1])
+    assert "invalid or truncated JSON" in str(error)

@@ -1025,3 +1025,67 @@ def test_wrong_inputs_are_config_errors(
 def test_all_null_app_lists_give_no_apps(fleet: pl.DataFrame) -> None:
     nulls = fleet.with_columns(pl.lit(None).alias("cpu_pct_by_app"))
     assert health.top_apps(nulls).height == 0
+
+
+def test_metric_errors_name_the_function(fleet: pl.DataFrame) -> None:
+    text = fleet.with_columns(pl.col("cpu_pct").cast(pl.String))
+    for func, call in (
+        ("summarize", lambda: health.summarize(text)),
+        ("timeline", lambda: health.timeline(text, metrics=["cpu_pct"])),
+        ("unhealthy", lambda: health.unhealthy(text)),
+        ("outliers", lambda: health.outliers(text, "cpu_pct")),
+    ):
+        with pytest.raises(ConfigError, match=rf"^{func}\(\): 'cpu_pct' is not a numeric column"):
+            call()
+    with pytest.raises(ConfigError, match=r"^hotspots\(\): grading must be"):
+        health.hotspots(fleet, grading={})
+
+
+def test_numpy_numbers_infinity_and_any_iterable_are_accepted(fleet: pl.DataFrame) -> None:
+    busy = pl.DataFrame(
+        {
+            "device_id": ["a", "b"],
+            "timestamp": [datetime(2026, 3, 1, tzinfo=UTC)] * 2,
+            "status": ["connected"] * 2,
+            "cpu_pct": [99.0, 99.5],
+        }
+    )
+    never = health.Grading(cpu_p90=(20, math.inf))  # "never critical on CPU"
+    assert health.summarize(busy)["health"].to_list() == ["critical"]
+    assert health.summarize(busy, grading=never)["health"].to_list() == ["degraded"]
+    rules = health.Rules(cpu_pct=np.int64(90), battery_pct=np.float32(10.0))
+    assert_frame_equal(health.unhealthy(fleet, rules), health.unhealthy(fleet, health.Rules()))
+    assert_frame_equal(
+        health.outliers(fleet, "cpu_pct", threshold=np.float32(3.5)),
+        health.outliers(fleet, "cpu_pct"),
+    )
+    expected = health.summarize(fleet, by="colo", metrics=["cpu_pct"])
+    for metrics in (np.array(["cpu_pct"]), pl.Series(["cpu_pct"]), ("cpu_pct",)):
+        assert_frame_equal(health.summarize(fleet, by="colo", metrics=metrics), expected)
+    assert_frame_equal(
+        health.summarize(fleet, by=pl.Series(["colo"])), health.summarize(fleet, by="colo")
+    )
+
+
+def test_device_ids_need_not_be_strings(fleet: pl.DataFrame) -> None:
+    hashed = fleet.with_columns(pl.col("device_id").hash())
+    assert health.summarize(hashed)["devices"].item() == health.summarize(fleet)["devices"].item()
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum(["2025.9.1", "2025.10.0"])])
+def test_version_drift_takes_categorical_versions(dtype: Any) -> None:
+    frame = pl.DataFrame(
+        {
+            "device_id": ["a", "b", "c"],
+            "timestamp": [datetime(2026, 3, 1, tzinfo=UTC)] * 3,
+            "platform": ["mac"] * 3,
+            "version": ["2025.9.1", "2025.10.0", "2025.10.0"],
+        }
+    )
+    expected = health.version_drift(frame)
+    got = health.version_drift(frame.with_columns(pl.col("version").cast(dtype)))
+    assert (
+        got.select("version", "devices")
+        .cast({"version": pl.String})
+        .equals(expected.select("version", "devices"))
+    )
