@@ -524,15 +524,30 @@ def _fast_table(lines: list[bytes]) -> pa.Table | None:
     return table
 
 
+def _floats(kind: pa.DataType) -> bool:
+    """Whether a type holds floats at some depth."""
+    if pa.types.is_floating(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_floats(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _floats(kind.value_type)
+    return False
+
+
 def _finite(array: pa.ChunkedArray) -> bool:
     """Whether every float in ``array`` (at any depth) is finite or null."""
     kind = array.type
     if pa.types.is_floating(kind):
-        return not pc.any(pc.invert(pc.is_finite(array))).as_py()
+        return pc.all(pc.is_finite(array)).as_py() is not False
     if pa.types.is_struct(kind):
-        return all(_finite(pc.struct_field(array, [i])) for i in range(kind.num_fields))
+        return all(
+            _finite(pc.struct_field(array, [i]))
+            for i in range(kind.num_fields)
+            if _floats(kind.field(i).type)
+        )
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _finite(pc.list_flatten(array))
+        return not _floats(kind.value_type) or _finite(pc.list_flatten(array))
     return True
 
 
