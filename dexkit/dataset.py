@@ -354,7 +354,15 @@ def scan_dataset(
         return pl.LazyFrame(schema={**SCHEMA, **PARTITIONS})
     columns: dict[str, pl.DataType] = {}
     for path in files:
-        for name, dtype in pl.read_parquet_schema(path).items():
+        try:
+            schema = pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                f"scan_dataset(): {str(path)!r} is not readable Parquet ({reason}); re-fetch that "
+                "day, or remove the partition"
+            ) from exc
+        for name, dtype in schema.items():
             if name not in columns or columns[name] == pl.Null:
                 columns[name] = dtype
     return pl.scan_parquet(

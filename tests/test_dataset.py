@@ -232,3 +232,18 @@ def test_colos_csv_names_its_sources_and_the_copies_agree() -> None:
     top_level = ROOT / "data" / "colos.csv"
     if top_level.exists():
         assert top_level.read_bytes() == shipped
+
+
+@pytest.mark.parametrize("damage", ["garbage", "directory"])
+def test_a_damaged_partition_is_named_when_scanning(tmp_path: Path, damage: str) -> None:
+    dataset.write_dataset(records(), tmp_path, source="raw")
+    target = next(tmp_path.rglob("*.parquet"))
+    target.unlink()
+    if damage == "garbage":
+        target.write_bytes(b"PAR1 not parquet at all")
+    else:
+        target.mkdir()
+        (target / "x").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is not readable Parquet") as info:
+        dataset.scan_dataset(tmp_path)
+    assert str(target) in str(info.value)

@@ -268,3 +268,15 @@ def test_import_dexkit_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_partitions_that_disagree_on_a_type_are_one_config_error(tmp_path: Path) -> None:
+    frame = dexkit.read_pages(Path(__file__).resolve().parents[1] / "data" / "sample" / "last_seen")
+    dexkit.write_dataset(frame, tmp_path, source="last_seen")
+    other = tmp_path / "date=2026-11-17" / "source=last_seen"
+    other.mkdir(parents=True)
+    frame.head(3).with_columns(pl.col("cpu_pct").cast(pl.String)).write_parquet(
+        other / "data.parquet"
+    )
+    with pytest.raises(ConfigError, match=r"cannot read the Parquet dataset at .*cpu_pct"):
+        read_input(str(tmp_path))
