@@ -160,8 +160,12 @@ def _decompress(label: int | str, data: bytes) -> bytes:
         raise PageError(f"cannot decompress gzip data ({exc})", page=label) from exc
 
 
+def _looks_like_json(item: str | os.PathLike[str]) -> bool:
+    return isinstance(item, str) and item.lstrip()[:1] in ("{", "[")
+
+
 def _not_a_path(item: str | os.PathLike[str], reason: str) -> ConfigError:
-    if isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+    if _looks_like_json(item):
         return ConfigError(
             "read_pages() got a str that looks like JSON, not a path: pass the page as bytes "
             "(as the API sends it), e.g. text.encode()"
@@ -184,7 +188,7 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
     if glob.has_magic(str(item)):
         found = (Path(p) for p in sorted(glob.glob(str(item), recursive=True)))
         files = [p for p in found if p.is_file() and p.name != _MANIFEST]
-        if not files and isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+        if not files and _looks_like_json(item):
             raise _not_a_path(item, "no such file or directory")  # JSON text, most likely
         return files
     raise _not_a_path(item, "no such file or directory")
