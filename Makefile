@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dexkit-installed
 
-.PHONY: install demo test lint typecheck unit notebooks bench lab browser clean
+.PHONY: install demo test lint typecheck unit unit-fast notebooks docs wheel-test bench lab browser clean
 
 install: $(STAMP)
 
@@ -37,13 +37,23 @@ typecheck: install
 unit: install browser
 	$(BIN)/pytest
 
+# A contributor's inner loop: everything but the slow tests (browser, notebooks, the wheel,
+# hypothesis-heavy properties); under a minute.
+unit-fast: install
+	$(BIN)/pytest -m "not slow and not browser" -q -p no:cacheprovider
+
+# The documentation site, built strictly (a broken link, anchor or API reference fails) and
+# offline (no web fonts, no CDN): site/index.html opens from disk.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # The notebooks run on the bundled sample: credentials in the environment would switch them to the
 # live API, so they are removed for this run.
 notebooks: install
 	env -u CLOUDFLARE_API_TOKEN -u CLOUDFLARE_ACCOUNT_ID -u CLOUDFLARE_EMAIL -u CLOUDFLARE_API_KEY \
 	  $(BIN)/pytest --nbval-lax notebooks/ -p no:cacheprovider
 
-test: lint typecheck unit notebooks
+test: lint typecheck unit notebooks docs
 
 # The benchmarks compare with the official cloudflare SDK: the bench extra brings it.
 bench: install
@@ -55,4 +65,4 @@ lab: install
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site dist

@@ -44,6 +44,7 @@ from dexkit.health import (
     unhealthy,
     version_drift,
 )
+from dexkit.inputs import load, sample_dir
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
@@ -89,9 +90,11 @@ __all__ = [
     "health",
     "hotspots",
     "latest",
+    "load",
     "outliers",
     "read_pages",
     "redact",
+    "sample_dir",
     "scan_dataset",
     "schema",
     "show",

@@ -29,6 +29,12 @@ __all__ = ["main"]
 Runner = Callable[[argparse.Namespace], int]
 
 
+def _version() -> str:
+    from dexkit import __version__
+
+    return __version__
+
+
 def _fail(message: str) -> int:
     print(f"dexkit: error: {message}", file=sys.stderr)
     return 1
@@ -343,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dexkit",
         description="Look at a Cloudflare Zero Trust fleet through DEX fleet-status records.",
     )
+    parser.add_argument("--version", action="version", version=f"dexkit {_version()}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(commands)

@@ -155,6 +155,8 @@ def leaves(record: Mapping[str, Spec] = RECORD, prefix: str = "") -> Iterator[tu
 
     Items of arrays appear as ``name[].field``.
 
+    Examples
+    --------
     >>> [path for path, _ in leaves() if path.startswith("rtt.rttUs")]
     ['rtt.rttUs.downstream', 'rtt.rttUs.upstream']
     """

@@ -15,6 +15,8 @@ and every run, on every platform, gives the same bytes. Only the standard librar
 :data:`SAMPLE` holds the parameters of the sample committed in ``data/sample``;
 :func:`write_sample` (or ``python -m dexkit.synth --out data/sample``) regenerates it.
 
+Examples
+--------
 >>> from datetime import UTC, datetime, timedelta
 >>> fleet = Fleet(50, seed=1)
 >>> start = datetime(2026, 11, 18, 14, tzinfo=UTC)

@@ -24,6 +24,8 @@ Fault kinds (for ``faults={kind: probability}`` or :meth:`FakeCloudflare.inject`
 
 Nothing here needs pytest: the module imports only the standard library, orjson and dexkit.
 
+Examples
+--------
 >>> import httpx
 >>> from datetime import UTC, datetime, timedelta
 >>> from dexkit.testing import FakeCloudflare

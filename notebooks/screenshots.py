@@ -1,6 +1,6 @@
 """Regenerate the README's pictures from the real notebooks and the real demo report.
 
-    .venv/bin/python notebooks/screenshots.py [--out notebooks/images]
+    .venv/bin/python notebooks/screenshots.py [--out docs/images]
 
 Writes three PNGs:
 
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        default=NOTEBOOKS / "images",
-        help="directory to write the PNGs into (default: notebooks/images)",
+        default=NOTEBOOKS.parent / "docs" / "images",
+        help="directory to write the PNGs into (default: docs/images)",
     )
     args = parser.parse_args(argv)
     out: Path = args.out

@@ -40,6 +40,7 @@ EXPORTED = {
     "health",
     "hotspots",
     "latest",
+    "load",
     "outliers",
     "scan_dataset",
     "stale",
@@ -57,6 +58,7 @@ EXPORTED = {
     "Report",
     "build_report",
     "redact",
+    "sample_dir",
     "write_report",
     "explore",
     # client
