@@ -7,18 +7,16 @@ raises :class:`~dexkit.QueryError` saying how to fix the call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any
 
+from dexkit._time import TimeLike, instant
 from dexkit.errors import QueryError
 
 __all__ = ["FILTERS", "SORT_BY", "SOURCES", "Query", "TimeLike", "build", "parse_time"]
 
-#: What ``start`` and ``end`` accept.
-TimeLike: TypeAlias = "datetime | str | int | float | timedelta"
 
 SOURCES = ("last_seen", "hourly", "raw")
 SORT_BY = ("colo", "device_id", "mode", "platform", "status", "timestamp", "version")
@@ -29,32 +27,13 @@ HISTORY_MAX = timedelta(days=7)
 #: the request is still inside it when the server reads it.
 HISTORY_MARGIN = timedelta(minutes=1)
 
-_RELATIVE = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "min": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
-
-
-def _back(now: datetime, offset: timedelta, value: object, name: str) -> datetime:
-    try:
-        return now - offset
-    except OverflowError:
-        raise QueryError(f"{name}: the offset {value!r} is out of range") from None
-
 
 def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetime:
     """Return ``value`` as an aware UTC datetime.
 
-    Accepts aware datetimes, naive datetimes (taken as UTC), ISO 8601 strings (``Z``, offsets,
-    the API's ``2023-10-11 00:00:00+00``), ``"now"``, epoch milliseconds (an int or a digit
-    string) and offsets back from ``now``: ``"-90m"``, ``"2h"``, ``"7d"`` or a ``timedelta``
-    (the sign is ignored: an offset always points into the past).
+    Every spelling of an instant in :mod:`dexkit._time` (ISO 8601, the API's own form, ``"now"``,
+    epoch milliseconds, offsets back from ``now`` such as ``"-90m"`` or ``"-1d12h"``); errors are
+    :class:`~dexkit.QueryError`.
 
     >>> now = datetime(2026, 11, 18, 14, 0, tzinfo=UTC)
     >>> parse_time("-90m", now=now)
@@ -64,50 +43,7 @@ def parse_time(value: TimeLike, *, now: datetime, name: str = "time") -> datetim
     >>> parse_time(1795000000000, now=now).isoformat()
     '2026-11-18T11:06:40+00:00'
     """
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, timedelta):
-        return _back(now, abs(value), value, name)
-    if isinstance(value, bool):
-        raise QueryError(
-            f"{name}: expected a datetime, a string or epoch milliseconds, got {value!r}"
-        )
-    if isinstance(value, int | float):
-        return _from_epoch_ms(value, name)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "now":
-            return now
-        if text.isdigit():
-            return _from_epoch_ms(int(text), name)
-        rel = _RELATIVE.match(text)
-        if rel:
-            try:
-                offset = float(rel[2]) * _UNITS[rel[3].lower()]
-            except OverflowError:
-                raise QueryError(f"{name}: the offset {value!r} is out of range") from None
-            return _back(now, offset, value, name)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise QueryError(
-                f"{name}: cannot read {value!r} as a time: use ISO 8601 "
-                "('2026-11-18T13:00:00Z'), epoch milliseconds, or an offset such as '-90m'"
-            ) from None
-        return parse_time(parsed, now=now, name=name)
-    raise QueryError(
-        f"{name}: expected a datetime, a string or epoch milliseconds, got {type(value).__name__}"
-    )
-
-
-def _from_epoch_ms(value: float, name: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(value / 1000, UTC)
-    except (ValueError, OverflowError, OSError):
-        raise QueryError(
-            f"{name}: {value!r} is not a usable time in epoch milliseconds "
-            "(e.g. 1795000000000 is 2026-11-18T11:06:40Z)"
-        ) from None
+    return instant(value, name, now=now, error=QueryError)
 
 
 def _iso(moment: datetime) -> str:

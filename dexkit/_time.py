@@ -119,12 +119,23 @@ def duration(
     return result
 
 
-def polars_every(value: object, what: str, *, error: Error = ConfigError) -> str:
-    """Return a positive duration as the string Polars' ``group_by_dynamic`` takes.
+_CALENDAR_EVERY = re.compile(r"^\s*([1-9]\d*)\s*(mo|q|y)\s*$", re.IGNORECASE)
+
+
+def polars_every(
+    value: object, what: str, *, calendar: bool = False, error: Error = ConfigError
+) -> str:
+    """Return a positive duration as the string Polars' ``dt.truncate`` and ``offset_by`` take.
+
+    With ``calendar``, calendar spans (``"1mo"``, ``"1q"``, ``"1y"``) are buckets too.
 
     >>> polars_every("1.5h", "every"), polars_every("90min", "every"), polars_every("1d", "every")
     ('90m', '90m', '1d')
+    >>> polars_every("1mo", "every", calendar=True)
+    '1mo'
     """
+    if calendar and isinstance(value, str) and (match := _CALENDAR_EVERY.match(value)):
+        return f"{int(match[1])}{match[2].lower()}"
     span = duration(value, what, error=error)
     micros = span // timedelta(microseconds=1)
     for unit, size in (("w", 604_800_000_000), ("d", 86_400_000_000), ("h", 3_600_000_000)):

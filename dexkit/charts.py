@@ -53,7 +53,7 @@ import altair as alt
 import polars as pl
 
 from dexkit import dataset, health
-from dexkit._time import TimeLike
+from dexkit._time import TimeLike, polars_every
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
 
@@ -1215,18 +1215,12 @@ def _by(what: str) -> str:
 
 
 def _every(every: str | timedelta) -> str:
-    if isinstance(every, timedelta):
-        seconds = int(every.total_seconds())
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-            if seconds and seconds % size == 0:
-                return f"{seconds // size}{unit}"
-        return f"{every.total_seconds():g}s"
-    return every
+    return polars_every(every, "every", calendar=True)
 
 
 def _end(every: str | timedelta) -> pl.Expr:
     start = pl.col("timestamp")
-    end = start.dt.offset_by(every) if isinstance(every, str) else start + every
+    end = start.dt.offset_by(_every(every))
     return end.alias("end")
 
 

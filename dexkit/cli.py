@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +28,15 @@ from dexkit.errors import DexkitError
 __all__ = ["main"]
 
 Runner = Callable[[argparse.Namespace], int]
+
+
+# "-3h" is an offset (3 hours ago) as in Python, not an option: argparse would take it for one.
+_OFFSET = re.compile(r"-(?:\d+(?:\.\d+)?|\.\d+)[a-zA-Z][\w.]*")
+
+
+def _offsets(argv: Sequence[str]) -> list[str]:
+    """Protect offsets such as ``-3h`` from argparse (a leading space; time parsing strips it)."""
+    return [f" {arg}" if _OFFSET.fullmatch(arg) else arg for arg in argv]
 
 
 def _version() -> str:
@@ -147,9 +157,12 @@ def _add_fetch(commands: Any) -> None:
             "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL + "
             "CLOUDFLARE_API_KEY); CLOUDFLARE_BASE_URL overrides the API's URL."
         ),
-        epilog="Times: ISO 8601, epoch milliseconds, 'now', or how long ago: 90m, 6h, 2d.",
+        epilog=(
+            "Times: ISO 8601, epoch milliseconds, 'now', or how long ago: -90m (or 90m), -6h, "
+            "-1d12h; the same spellings as in Python."
+        ),
     )
-    parser.add_argument("start", help="start of the window, e.g. 90m (ago) or 2026-11-18T13:00Z")
+    parser.add_argument("start", help="start of the window, e.g. -90m (ago) or 2026-11-18T13:00Z")
     parser.add_argument("end", nargs="?", default=None, help="end of the window (default: now)")
     parser.add_argument("--into", required=True, metavar="DIR", help="the page store directory")
     parser.add_argument(
@@ -363,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     every command.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_offsets(sys.argv[1:] if argv is None else argv))
     run: Runner | None = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)

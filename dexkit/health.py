@@ -43,7 +43,6 @@ Conventions
 from __future__ import annotations
 
 import numbers
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -51,7 +50,7 @@ from typing import ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
 
-from dexkit._time import TimeLike
+from dexkit._time import TimeLike, duration, polars_every
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
@@ -120,9 +119,6 @@ _GRADE = pl.Enum(list(GRADES))
 _ROW = "__dexkit_row"
 _TS = "__dexkit_ts"
 _ALL = "__dexkit_all"
-_DURATION = re.compile(r"(\d+)(us|ms|s|m|h|d|w)")
-_DURATIONS = re.compile(r"(?:\d+(?:us|ms|s|m|h|d|w))+")
-_EVERY = re.compile(r"(?:\d+(?:ns|us|ms|mo|s|m|h|d|w|q|y))+")
 
 
 # --------------------------------------------------------------------------------------------
@@ -801,24 +797,7 @@ def _utc(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
 
 
 def _duration(value: str | timedelta, what: str) -> timedelta:
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, str) and _DURATIONS.fullmatch(value.replace(" ", "")) is None:
-        raise ConfigError(
-            f"{what} must be a timedelta or a duration such as '90m', '24h', '7d' or '1d12h', "
-            f"got {value!r}"
-        )
-    elif isinstance(value, str):
-        units = {"us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes"}
-        units |= {"h": "hours", "d": "days", "w": "weeks"}
-        result = timedelta()
-        for number, unit in _DURATION.findall(value.replace(" ", "")):
-            result += timedelta(**{units[unit]: int(number)})
-    else:
-        raise ConfigError(f"{what} must be a timedelta or a duration string, got {value!r}")
-    if result < timedelta():
-        raise ConfigError(f"{what} must not be negative, got {value!r}")
-    return result
+    return duration(value, what, positive=False)
 
 
 def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
@@ -1593,17 +1572,7 @@ def timeline(
     lf = _lazy(frame, "timeline")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "timeline")
-    if not isinstance(every, str | timedelta) or (
-        isinstance(every, str) and _EVERY.fullmatch(every) is None
-    ):
-        raise ConfigError(
-            f"timeline(): every must be a timedelta or a Polars duration such as '15m', '1h' "
-            f"or '1d', got {every!r}"
-        )
-    if (isinstance(every, timedelta) and every <= timedelta()) or (
-        isinstance(every, str) and not any(int(n) for n in re.findall(r"\d+", every))
-    ):
-        raise ConfigError(f"timeline(): every must be positive, got {every!r}")
+    every = polars_every(every, "timeline(): every", calendar=True)
     names: list[str] = _metrics(metrics, "timeline")
     _numeric(schema, names, "timeline")
     keys: list[pl.Expr] = _keys(by, schema, "timeline")

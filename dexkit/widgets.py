@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from dexkit import health
+from dexkit._time import duration, polars_every
 from dexkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -173,8 +174,8 @@ class Explorer:
         present = [c for c in _KEEP if c in frame.columns]
         extra = [pl.lit(None, pl.String).alias(c) for c in (*FILTERS, "mode") if c not in present]
         self.frame: pl.DataFrame = frame.select(present).with_columns(stamp, *extra)
-        self.every = every
         self._every = _duration(every)
+        self.every = polars_every(self._every, "explore(): every")
         self.group = _check(group, GROUPS, "group")
         self.metric = _check(metric, tuple(health.METRICS), "metric")
         self.filters = Filters()
@@ -188,7 +189,9 @@ class Explorer:
             )
         #: The starts of the time buckets, the steps of the time range.
         self.buckets: list[datetime] = (
-            self.frame.select(pl.col("timestamp").dt.truncate(every).unique().sort().drop_nulls())
+            self.frame.select(
+                pl.col("timestamp").dt.truncate(self.every).unique().sort().drop_nulls()
+            )
             .get_column("timestamp")
             .to_list()
         )
@@ -455,16 +458,7 @@ def _check(value: str, allowed: Sequence[str], what: str) -> str:
 
 
 def _duration(every: str) -> timedelta:
-    units = {"m": 60, "h": 3600, "d": 86400}
-    if not isinstance(every, str) or len(every) < 2 or every[-1] not in units:
-        raise ConfigError(f"explore(): every must be minutes, hours or days, got {every!r}")
-    try:
-        count = int(every[:-1])
-    except ValueError as exc:
-        raise ConfigError(f"explore(): every must look like '10m' or '1h', got {every!r}") from exc
-    if count < 1:
-        raise ConfigError(f"explore(): every must be positive, got {every!r}")
-    return timedelta(seconds=count * units[every[-1]])
+    return duration(every, "explore(): every")
 
 
 def _svg(chart: alt.TopLevelMixin) -> str | None:
