@@ -7,10 +7,15 @@ Jupyter displays it as an ipywidgets UI (:meth:`Explorer.widget`) whose controls
 :meth:`Explorer.filter` and friends and redraw. This is dexkit's only ipywidgets importer, and it
 imports ipywidgets only when the UI is built.
 
-Charts are drawn in the kernel as SVG with ``vl-convert`` (bundled Vega, no network), because
-JupyterLab 4's built-in Vega renderer knows Vega-Lite 5 only and Altair 6's default HTML
-renderer loads Vega from a CDN. Without ``vl-convert`` the UI falls back to Altair's active
-renderer. Text from the records (device names, colos, versions…) reaches the page escaped.
+How the charts are drawn follows :func:`dexkit.charts.render`. Interactive: each chart is an
+Altair ``JupyterChart`` widget (Vega bundled from ``vl-convert``, no network) and the views are
+linked: brushing the timeline sets the time range, clicking a bar picks its colo (platform,
+version…; shift-click adds), clicking a status in the legend picks that status, clicking a device
+draws its own timeline; each selection comes back to Python through :meth:`Explorer.select`,
+which the table, headline and the other charts follow. A chart does not filter itself by its own
+selection, it highlights it, so that a second pick stays in reach. Static: the charts are SVG
+drawn in the kernel by ``vl-convert`` and the controls above them filter. Text from the records
+(device names, colos, versions…) reaches the page escaped (as Vega data values, or escaped HTML).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import polars as pl
 
@@ -29,7 +34,7 @@ from dexkit.errors import ConfigError
 if TYPE_CHECKING:
     import altair as alt
 
-__all__ = ["FILTERS", "Explorer", "Filters", "explore"]
+__all__ = ["FILTERS", "Explorer", "Filters", "Window", "explore"]
 
 #: The columns the explorer filters on, in the order the UI shows them.
 FILTERS: tuple[str, ...] = ("colo", "platform", "status", "version", "connection_type")
@@ -52,6 +57,26 @@ _KEEP = (
     *health.METRICS,
 )
 _MAX_DEVICES = 200
+_DEVICE_BARS = 15
+
+
+class Window(NamedTuple):
+    """A time window, ``start <= t < end`` in UTC: what the explorer's brush selects.
+
+    A ``(start, end)`` pair, so that :func:`dexkit.compare_windows` and
+    :func:`dexkit.write_report` take it as their ``incident`` or ``baseline`` directly.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from dexkit.widgets import Window
+    >>> w = Window(datetime(2026, 11, 18, 13, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
+    >>> w.end - w.start
+    datetime.timedelta(seconds=7200)
+    """
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,8 @@ class Explorer:
         self.metric = _check(metric, tuple(health.METRICS), "metric")
         self.filters = Filters()
         self.device: str | None = None
+        #: The incident window, set by :meth:`use_as_incident` (the "use as incident" button).
+        self.incident: Window | None = None
         self.options: dict[str, list[str]] = {}
         for name in FILTERS:
             values = self.frame.get_column(name).drop_nulls().unique()
@@ -239,6 +266,102 @@ class Explorer:
         self.device = None
         return self
 
+    @property
+    def window(self) -> Window | None:
+        """The time range of the filters (brushed on the timeline, or set by the slider), or
+        ``None`` when it is open at both ends; an open end is the records' first or last time."""
+        start, end = self.filters.start, self.filters.end
+        if start is None and end is None:
+            return None
+        first = self.buckets[0] if self.buckets else None
+        last = self.buckets[-1] + self._every if self.buckets else None
+        start = start or first or end
+        end = end or last or start
+        if start is None or end is None:  # pragma: no cover - one of them is set
+            return None
+        return Window(start, end)
+
+    def use_as_incident(self) -> Window:
+        """Make the current time range the incident window (:attr:`incident`) and return it.
+
+        The device timelines shade it; pass it on as ``incident=`` to
+        :func:`dexkit.compare_windows` or :func:`dexkit.write_report`.
+
+        Raises
+        ------
+        ConfigError
+            When no time range is chosen (brush the timeline first).
+        """
+        window = self.window
+        if window is None or not window.start < window.end:
+            raise ConfigError(
+                "explore(): no time range to use as the incident; brush the timeline "
+                "(or filter(start=..., end=...)) first"
+            )
+        self.incident = window
+        return window
+
+    def select(self, selection: str, value: Any) -> bool:
+        """Apply a selection made on a chart: what the linked views send from the page.
+
+        Parameters
+        ----------
+        selection
+            ``"brush"`` (the timeline's time range: ``{"timestamp": [start, end]}`` with epoch
+            milliseconds or ISO strings, ``{}`` for none), ``"pick"`` (bars of the status chart:
+            ``[{"group": value}, …]`` of the current group), ``"legend"`` (statuses:
+            ``[{"status": value}, …]``) or ``"device"`` (``[{"device_id": id}]``).
+        value
+            The selection's value as Vega-Lite gives it; empty clears.
+
+        Returns
+        -------
+        bool
+            Whether anything changed.
+
+        Raises
+        ------
+        ConfigError
+            An unknown selection, or a value the records never hold.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from dexkit.widgets import Explorer
+        >>> frame = pl.DataFrame({
+        ...     "device_id": ["a", "b", "c"],
+        ...     "timestamp": ["2026-11-18 13:00", "2026-11-18 14:00", "2026-11-18 15:00"],
+        ...     "colo": ["FRA", "FRA", "LHR"],
+        ...     "status": ["connected", "disconnected", "connected"],
+        ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+        >>> ex = Explorer(frame)
+        >>> ex.select("brush", {"timestamp": ["2026-11-18T13:30:00Z", "2026-11-18T15:30:00Z"]})
+        True
+        >>> ex.select("pick", [{"group": "FRA"}])
+        True
+        >>> ex.filtered()["device_id"].to_list()
+        ['b']
+        >>> ex.window.start.hour, ex.use_as_incident().end.hour
+        (13, 15)
+        """
+        before = (self.filters, self.device)
+        if selection == "brush":
+            span = _span(value)
+            self.filter(start=span[0], end=span[1]) if span else self.filter(start=None, end=None)
+        elif selection == "pick":
+            if self.group in FILTERS:
+                self.filter(**{self.group: _picked(value, "group", self.options[self.group])})
+        elif selection == "legend":
+            self.filter(status=_picked(value, "status", self.options["status"]))
+        elif selection == "device":
+            ids = _picked(value, "device_id", None)
+            self.show(device=ids[-1] if ids else "")
+        else:
+            raise ConfigError(
+                f"explore(): unknown selection {selection!r}; use brush, pick, legend or device"
+            )
+        return (self.filters, self.device) != before
+
     def show(
         self, *, group: str | None = None, metric: str | None = None, device: str | None = None
     ) -> Explorer:
@@ -270,6 +393,16 @@ class Explorer:
         """Return the records that pass the filters (the explorer's columns only)."""
         result: pl.DataFrame = self._cached(
             ("filtered", self.filters), lambda: self.frame.filter(self.filters.expr())
+        )
+        return result
+
+    def _filtered_except(self, *names: str) -> pl.DataFrame:
+        """The records that pass every filter but ``names``: what a chart that selects those
+        draws (it shows its own selection highlighted, not filtered away)."""
+        cleared: dict[str, Any] = {n: (None if n in ("start", "end") else ()) for n in names}
+        rest = replace(self.filters, **cleared)
+        result: pl.DataFrame = self._cached(
+            ("filtered", rest), lambda: self.frame.filter(rest.expr())
         )
         return result
 
@@ -339,22 +472,119 @@ class Explorer:
         return result
 
     def status_chart(self) -> alt.Chart:
-        """Return devices per status by the chosen group, over the filtered records."""
+        """Return devices per status by the chosen group, over the filtered records.
+
+        The filters on the group's own column and on status do not apply here: the chosen
+        values are highlighted (selection ``pick`` on the bars, ``legend`` on the statuses).
+        """
         from dexkit import charts
 
-        chart: alt.Chart = self._cached(
-            ("status", self.filters, self.group),
-            lambda: charts.status_chart(self.filtered(), by=self.group, top=15),
-        )
+        def make() -> alt.Chart:
+            import altair as alt
+
+            own = ("status", self.group) if self.group in FILTERS else ("status",)
+            chart = charts.status_chart(self._filtered_except(*own), by=self.group, top=15)
+            picked: tuple[str, ...] = getattr(self.filters, self.group, ())
+            statuses = self.filters.status
+            pick = alt.selection_point(
+                name="pick",
+                fields=["group"],
+                value=[{"group": v} for v in picked] or alt.Undefined,
+            )
+            legend = alt.selection_point(
+                name="legend",
+                fields=["status"],
+                bind="legend",
+                value=[{"status": v} for v in statuses] or alt.Undefined,
+            )
+            chart.params = alt.Undefined
+            return chart.add_params(pick, legend).encode(
+                opacity=alt.condition(pick & legend, alt.value(1.0), alt.value(0.2))
+            )
+
+        chart: alt.Chart = self._cached(("status", self.filters, self.group), make)
         return chart
 
     def timeline_chart(self) -> alt.LayerChart:
-        """Return the chosen metric's median per time bucket over the filtered records."""
+        """Return the chosen metric's median per time bucket over the filtered records.
+
+        The time range does not apply here: it is drawn as the brush (selection ``brush``)
+        over the whole time axis; the incident, once set, is shaded.
+        """
         from dexkit import charts
 
+        def make() -> alt.LayerChart:
+            import altair as alt
+
+            chart = charts.timeline_chart(
+                self._filtered_except("start", "end"),
+                self.metric,
+                every=self.every,
+                incident=self.incident,
+            )
+            window = self.window
+            value: Any = alt.Undefined
+            if window is not None:
+                value = {"x": [_epoch_ms(window.start), _epoch_ms(window.end)]}
+            brush = alt.TopLevelSelectionParameter(
+                name="brush",
+                select=alt.IntervalSelectionConfig(type="interval", encodings=["x"]),
+                value=value,
+                views=list(chart.params[0].views),  # the lines' view, where charts puts its zoom
+            )
+            chart.params = [brush]
+            return chart
+
         chart: alt.LayerChart = self._cached(
-            ("timeline", self.filters, self.metric),
-            lambda: charts.timeline_chart(self.filtered(), self.metric, every=self.every),
+            ("timeline", self.filters, self.metric, self.incident), make
+        )
+        return chart
+
+    def devices_chart(self) -> alt.Chart:
+        """Return the worst devices (by :meth:`devices`) as bars of their latest value of the
+        chosen metric; clicking one (selection ``device``) draws its own timeline."""
+        from dexkit import charts
+
+        def make() -> alt.Chart:
+            import altair as alt
+
+            worst = self.devices().head(_DEVICE_BARS).with_row_index("rank")
+            latest = health.latest(self.filtered()).select(
+                "device_id", health.metric(self.metric).alias("value")
+            )
+            data = worst.join(latest, on="device_id", how="left").sort("rank")
+            label = _metric_label(self.metric)
+            device = alt.selection_point(
+                name="device",
+                fields=["device_id"],
+                value=[{"device_id": self.device}] if self.device else alt.Undefined,
+            )
+            chart = (
+                alt.Chart(alt.InlineData(values=data.to_dicts()))
+                .mark_bar()
+                .encode(
+                    x=alt.X("value:Q", title=f"{label}, latest record"),
+                    y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("rank", op="min")),
+                    color=alt.condition(device, alt.value("#f38020"), alt.value("#9ca3af")),
+                    tooltip=[
+                        alt.Tooltip("device_name:N", title="Device"),
+                        alt.Tooltip("device_id:N", title="Device ID"),
+                        alt.Tooltip("value:Q", title=label, format=",.2f"),
+                    ],
+                )
+                .add_params(device)
+                .properties(
+                    title=alt.TitleParams(
+                        "Worst devices", subtitle="Click one to draw its own timeline"
+                    ),
+                    width=480,
+                )
+                .configure(**charts.theme())
+            )
+            return chart
+
+        chart: alt.Chart = self._cached(
+            ("devices_chart", self.filters, self.metric, self.device), make
         )
         return chart
 
@@ -366,14 +596,24 @@ class Explorer:
         return self.frame.filter(time_only.expr() & (pl.col("device_id") == self.device))
 
     def device_chart(self) -> alt.LayerChart | None:
-        """Return the picked device's timeline of the chosen metric, or ``None``."""
+        """Return the picked device's timeline of the chosen metric, the incident shaded, or
+        ``None``."""
         from dexkit import charts
 
         if self.device is None:
             return None
         chart: alt.LayerChart = self._cached(
-            ("device", self.filters.start, self.filters.end, self.device, self.metric),
-            lambda: charts.timeline_chart(self.device_records(), self.metric, every=self.every),
+            (
+                "device",
+                self.filters.start,
+                self.filters.end,
+                self.device,
+                self.metric,
+                self.incident,
+            ),
+            lambda: charts.timeline_chart(
+                self.device_records(), self.metric, every=self.every, incident=self.incident
+            ),
         )
         return chart
 
@@ -465,6 +705,55 @@ def _duration(every: str) -> timedelta:
     if count < 1:
         raise ConfigError(f"explore(): every must be positive, got {every!r}")
     return timedelta(seconds=count * units[every[-1]])
+
+
+def _epoch_ms(value: datetime) -> float:
+    return value.timestamp() * 1000
+
+
+def _instant(value: Any) -> datetime:
+    """A time from the page: epoch milliseconds (Vega's numbers) or an ISO string (its Dates)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    stamp = _utc(value, "the brushed time") if isinstance(value, str | datetime) else None
+    if stamp is None:
+        raise ConfigError(f"explore(): the brushed time {value!r} is not a time")
+    return stamp
+
+
+def _span(value: Any) -> tuple[datetime, datetime] | None:
+    """The (start, end) of an interval selection's value, ``None`` when it is empty."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(f"explore(): a brush selects one time range, got {value!r}")
+    (pair,) = value.values()
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise ConfigError(f"explore(): a brush selects a (start, end) pair, got {pair!r}")
+    first, last = sorted((_instant(pair[0]), _instant(pair[1])))
+    return (first, last) if first < last else None
+
+
+def _picked(value: Any, field: str, known: Sequence[str] | None) -> list[str]:
+    """The values of ``field`` in a point selection's value (``[{field: v}, …]``), keeping only
+    those the records hold (``None``: any), in order and once each."""
+    if not value:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"explore(): a click selects [{{{field!r}: value}}, …], got {value!r}")
+    out: list[str] = []
+    for entry in value:
+        v = entry.get(field)
+        if isinstance(v, str) and v not in out and (known is None or v in known):
+            out.append(v)
+    return out
+
+
+def _metric_label(metric: str) -> str:
+    from dexkit import charts
+
+    label, unit = charts.METRICS[metric]
+    return f"{label} ({unit})"
 
 
 def _svg(chart: alt.TopLevelMixin) -> str | None:
