@@ -38,9 +38,13 @@ def instant(value: object, what: str) -> datetime:
 def window(value: object, what: str) -> tuple[datetime, datetime]:
     """Return a ``(start, end)`` pair as aware UTC datetimes, checking that start < end.
 
+    An object with ``start`` and ``end`` attributes (the explorer's ``incident``) will do too.
+
     >>> window(("2026-11-18T13:00Z", "2026-11-18T15:00Z"), "incident")[1].hour
     15
     """
+    if not isinstance(value, tuple | list) and hasattr(value, "start") and hasattr(value, "end"):
+        value = (value.start, value.end)
     if not isinstance(value, tuple | list) or len(value) != 2:
         raise ConfigError(f"{what} must be a (start, end) pair, got {value!r}")
     start, end = instant(value[0], what), instant(value[1], what)

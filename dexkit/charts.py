@@ -1238,10 +1238,12 @@ def rendering() -> str:
     return _rendering[0] if _rendering else "static"
 
 
-def widget(chart: alt.TopLevelMixin) -> alt.JupyterChart:
+def widget(chart: alt.TopLevelMixin | None, **options: Any) -> alt.JupyterChart:
     """Return ``chart`` as an interactive widget with offline JavaScript (see :func:`render`).
 
     Its ``selections`` hold what the user brushed or clicked, and can be observed from Python.
+    ``options`` go to ``alt.JupyterChart`` (``debounce_wait``, ``max_wait``…). Drawn as SVG,
+    without the actions menu.
 
     Examples
     --------
@@ -1253,7 +1255,8 @@ def widget(chart: alt.TopLevelMixin) -> alt.JupyterChart:
     {}
     """
     alt.JupyterChart.enable_offline()
-    return alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
+    options.setdefault("embed_options", {"renderer": "svg", "actions": False})
+    return alt.JupyterChart(chart, **options)  # type: ignore[arg-type]
 
 
 def _themed(chart: _C) -> _C:

@@ -20,6 +20,7 @@ drawn in the kernel by ``vl-convert`` and the controls above them filter. Text f
 
 from __future__ import annotations
 
+import bisect
 import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -526,11 +527,14 @@ class Explorer:
             value: Any = alt.Undefined
             if window is not None:
                 value = {"x": [_epoch_ms(window.start), _epoch_ms(window.end)]}
+            lines: Any = chart.layer[-1]  # the brush replaces the lines' pan/zoom
+            if not isinstance(lines.name, str):
+                lines.name = "lines"
             brush = alt.TopLevelSelectionParameter(
                 name="brush",
                 select=alt.IntervalSelectionConfig(type="interval", encodings=["x"]),
                 value=value,
-                views=list(chart.params[0].views),  # the lines' view, where charts puts its zoom
+                views=[lines.name],
             )
             chart.params = [brush]
             return chart
@@ -581,7 +585,8 @@ class Explorer:
                 )
                 .configure(**charts.theme())
             )
-            return chart
+            result: alt.Chart = chart
+            return result
 
         chart: alt.Chart = self._cached(
             ("devices_chart", self.filters, self.metric, self.device), make
@@ -767,13 +772,22 @@ def _svg(chart: alt.TopLevelMixin) -> str | None:
 
 
 class _UI:
-    """The ipywidgets view of an :class:`Explorer`; every control calls the explorer."""
+    """The ipywidgets view of an :class:`Explorer`; every control calls the explorer.
+
+    Interactive (:func:`dexkit.charts.render`): the charts are ``JupyterChart`` widgets whose
+    selections call :meth:`Explorer.select`; static: SVG drawn in the kernel.
+    """
+
+    _CHARTS = ("table", "status", "timeline", "devices", "device")
 
     def __init__(self, explorer: Explorer) -> None:
         import ipywidgets as w
 
+        from dexkit import charts
+
         self.explorer = ex = explorer
         self.w = w
+        self.interactive = charts.rendering() == "interactive"
         self.selects: dict[str, Any] = {}
         for name in FILTERS:
             select = w.SelectMultiple(
@@ -812,6 +826,14 @@ class _UI:
         self.metric.observe(self._on_metric, names="value")
         self.reset = w.Button(description="Reset filters")
         self.reset.on_click(self._on_reset)
+        self.incident = w.Button(
+            description="Use as incident",
+            tooltip="Make the brushed time range the incident window (explorer.incident)",
+        )
+        self.incident.add_class("dexkit-use-incident")
+        self.incident.on_click(self._on_incident)
+        self.incident_note = w.HTML()
+        self.incident_note.add_class("dexkit-incident")
         self.device = w.Dropdown(options=[("(pick a device)", "")], description="Device")
         self.device.add_class("dexkit-device")
         self.device.layout.width = "520px"
@@ -820,17 +842,25 @@ class _UI:
         self.headline.add_class("dexkit-headline")
         self.table = w.HTML()
         self.table.add_class("dexkit-summary")
-        self.status = self._chart_box("dexkit-status-chart")
-        self.timeline = self._chart_box("dexkit-timeline-chart")
-        self.device_view = self._chart_box("dexkit-device-chart")
+        self.boxes: dict[str, Any] = {
+            "status": self._chart_box("dexkit-status-chart"),
+            "timeline": self._chart_box("dexkit-timeline-chart"),
+            "device": self._chart_box("dexkit-device-chart"),
+        }
+        if self.interactive:
+            self.boxes["devices"] = self._chart_box("dexkit-devices-chart")
+        self.status, self.timeline = self.boxes["status"], self.boxes["timeline"]
+        self.device_view = self.boxes["device"]
         top = [c for c in (self.range, self.group, self.metric, self.reset) if c is not None]
         self.root = w.VBox(
             [
                 w.HBox(top, layout=w.Layout(flex_flow="row wrap")),
                 w.HBox(list(self.selects.values()), layout=w.Layout(flex_flow="row wrap")),
                 self.headline,
+                w.HBox([self.incident, self.incident_note]),
                 self.table,
                 w.HBox([self.status, self.timeline], layout=w.Layout(flex_flow="row wrap")),
+                *([self.boxes["devices"]] if "devices" in self.boxes else []),
                 self.device,
                 self.device_view,
             ]
@@ -840,11 +870,23 @@ class _UI:
         self.redraw()
 
     def _chart_box(self, css: str) -> Any:
-        box = self.w.HTML() if _svg_available() else self.w.Output()
+        if self.interactive:
+            from dexkit import charts
+
+            # Selections reach the kernel once the pointer rests (not on every mouse move).
+            box = charts.widget(None, debounce_wait=120, max_wait=False)
+            box.layout = self.w.Layout(min_height="60px")
+        else:
+            box = self.w.HTML() if _svg_available() else self.w.Output()
         box.add_class(css)
         return box
 
     def _draw(self, box: Any, chart: alt.TopLevelMixin | None) -> None:
+        if self.interactive:
+            if box.chart is not chart:
+                box.chart = chart  # a new Selections object: observe it again
+                box.selections.observe(self._on_selection)
+            return
         if isinstance(box, self.w.HTML):
             box.value = "" if chart is None else (_svg(chart) or "")
             return
@@ -852,29 +894,75 @@ class _UI:
         if chart is not None:
             box.append_display_data(chart)
 
-    def redraw(self, *, charts: Iterable[str] = ("table", "status", "timeline", "device")) -> None:
+    def redraw(self, *, charts: Iterable[str] = _CHARTS, skip: Iterable[str] = ()) -> None:
         ex = self.explorer
-        todo = set(charts)
+        todo = set(charts) - set(skip)
         self.headline.value = f"<b>{html.escape(ex.headline())}</b>"
         if "table" in todo:
             self.table.value = ex.table_html()
         if "status" in todo:
-            self._draw(self.status, ex.status_chart())
+            self._draw(self.boxes["status"], ex.status_chart())
         if "timeline" in todo:
-            self._draw(self.timeline, ex.timeline_chart())
+            self._draw(self.boxes["timeline"], ex.timeline_chart())
+        if "devices" in todo and "devices" in self.boxes:
+            self._draw(self.boxes["devices"], ex.devices_chart())
         if "device" in todo:
-            self._busy = True
-            try:
-                picks = ex.devices()
-                options = [
-                    ("(pick a device)", ""),
-                    *zip(picks["label"], picks["device_id"], strict=True),
-                ]
-                self.device.options = options
-                self.device.value = ex.device or ""
-            finally:
-                self._busy = False
-            self._draw(self.device_view, ex.device_chart())
+            self._sync_picker()
+            self._draw(self.boxes["device"], ex.device_chart())
+
+    def _sync_picker(self) -> None:
+        ex = self.explorer
+        self._busy = True
+        try:
+            picks = ex.devices()
+            options = [
+                ("(pick a device)", ""),
+                *zip(picks["label"], picks["device_id"], strict=True),
+            ]
+            if ex.device is not None and ex.device not in picks["device_id"]:
+                options.append((ex.device, ex.device))
+            self.device.options = options
+            self.device.value = ex.device or ""
+        finally:
+            self._busy = False
+
+    def _sync_controls(self) -> None:
+        """Show the explorer's filters in the controls (after a selection on a chart)."""
+        ex = self.explorer
+        self._busy = True
+        try:
+            for name, select in self.selects.items():
+                select.value = tuple(getattr(ex.filters, name))
+            if self.range is not None:
+                last = len(ex.buckets) - 1
+                window = ex.window
+                if window is None:
+                    self.range.index = (0, last)
+                else:
+                    first = max(0, bisect.bisect_right(ex.buckets, window.start) - 1)
+                    end = max(first, bisect.bisect_left(ex.buckets, window.end) - 1)
+                    self.range.index = (first, min(end, last))
+        finally:
+            self._busy = False
+
+    def _on_selection(self, change: Any) -> None:
+        if self._busy:
+            return
+        name, value = change["name"], getattr(change["new"], "value", None)
+        source = {"brush": "timeline", "pick": "status", "legend": "status"}.get(name, "devices")
+        try:
+            changed = self.explorer.select(name, value)
+        except ConfigError as exc:
+            self.incident_note.value = f"<i>{html.escape(str(exc))}</i>"
+            return
+        if not changed:
+            return
+        self._sync_controls()
+        if name == "device":
+            self._sync_picker()
+            self._draw(self.boxes["device"], self.explorer.device_chart())
+        else:
+            self.redraw(skip=(source,))
 
     def _on_filter(self, change: Any) -> None:
         if self._busy:
@@ -894,13 +982,25 @@ class _UI:
 
     def _on_metric(self, change: Any) -> None:
         self.explorer.show(metric=change["new"])
-        self.redraw(charts=("timeline", "device"))
+        self.redraw(charts=("timeline", "devices", "device"))
 
     def _on_device(self, change: Any) -> None:
         if self._busy:
             return
         self.explorer.show(device=change["new"] or "")
-        self._draw(self.device_view, self.explorer.device_chart())
+        self.redraw(charts=("devices", "device"))
+
+    def _on_incident(self, button: Any) -> None:
+        ex = self.explorer
+        try:
+            start, end = ex.use_as_incident()
+        except ConfigError as exc:
+            self.incident_note.value = f"<i>{html.escape(str(exc))}</i>"
+            return
+        self.incident_note.value = html.escape(
+            f"Incident: {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC (explorer.incident)"
+        )
+        self.redraw(charts=("timeline", "device"))
 
     def _on_reset(self, button: Any) -> None:
         self._busy = True
