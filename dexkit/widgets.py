@@ -545,29 +545,34 @@ class Explorer:
         return chart
 
     def devices_chart(self) -> alt.Chart:
-        """Return the worst devices (by :meth:`devices`) as bars of their latest value of the
-        chosen metric; clicking one (selection ``device``) draws its own timeline."""
+        """Return the worst devices (by :meth:`devices`) as bars of their median of the chosen
+        metric in the filtered records; clicking one (selection ``device``) draws its own
+        timeline."""
         from dexkit import charts
 
         def make() -> alt.Chart:
             import altair as alt
 
             worst = self.devices().head(_DEVICE_BARS).with_row_index("rank")
-            latest = health.latest(self.filtered()).select(
-                "device_id", health.metric(self.metric).alias("value")
+            medians = (
+                self.filtered()
+                .join(worst.select("device_id"), on="device_id", how="semi")
+                .group_by("device_id")
+                .agg(health.metric(self.metric).median().alias("value"))
             )
-            data = worst.join(latest, on="device_id", how="left").sort("rank")
+            data = worst.join(medians, on="device_id", how="left").sort("rank")
             label = _metric_label(self.metric)
             device = alt.selection_point(
                 name="device",
                 fields=["device_id"],
                 value=[{"device_id": self.device}] if self.device else alt.Undefined,
+                empty=False,
             )
             chart = (
                 alt.Chart(alt.InlineData(values=data.to_dicts()))
                 .mark_bar()
                 .encode(
-                    x=alt.X("value:Q", title=f"{label}, latest record"),
+                    x=alt.X("value:Q", title=f"{label}, median in the range"),
                     y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("rank", op="min")),
                     color=alt.condition(device, alt.value("#f38020"), alt.value("#9ca3af")),
                     tooltip=[
