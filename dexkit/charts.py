@@ -1397,7 +1397,7 @@ def _time_zoom(chart: alt.Chart) -> alt.Chart:
 def _legend_pick(chart: alt.Chart, field: str, *, opacity: float = 1.0) -> alt.Chart:
     """Click a legend entry to bring its marks forward (shift-click adds, double-click clears)."""
     pick = alt.selection_point(name="legend", fields=[field], bind="legend")
-    faded = alt.condition(pick, alt.value(opacity), alt.value(0.15))
+    faded = alt.OpacityValue(value=0.15, condition={"param": "legend", "value": opacity})
     return chart.add_params(pick).encode(opacity=faded)
 
 

@@ -390,6 +390,19 @@ class Explorer:
             self._cache[key] = make()
         return self._cache[key]
 
+    def _chart(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """A cached chart, built without Altair checking each piece against the Vega-Lite
+        schema as it is made (most of the time of a redraw): dexkit's builders make valid
+        charts (tests check their whole specs), and the first draw of each view checks it."""
+
+        def unchecked() -> Any:
+            from altair.utils.schemapi import debug_mode
+
+            with debug_mode(False):
+                return make()
+
+        return self._cached(key, unchecked)
+
     def filtered(self) -> pl.DataFrame:
         """Return the records that pass the filters (the explorer's columns only)."""
         result: pl.DataFrame = self._cached(
@@ -499,11 +512,11 @@ class Explorer:
                 value=[{"status": v} for v in statuses] or alt.Undefined,
             )
             chart.params = alt.Undefined
-            return chart.add_params(pick, legend).encode(
-                opacity=alt.condition(pick & legend, alt.value(1.0), alt.value(0.2))
-            )
+            both = {"and": [{"param": "pick"}, {"param": "legend"}]}
+            faded = alt.OpacityValue(value=0.2, condition={"test": both, "value": 1.0})
+            return chart.add_params(pick, legend).encode(opacity=faded)
 
-        chart: alt.Chart = self._cached(("status", self.filters, self.group), make)
+        chart: alt.Chart = self._chart(("status", self.filters, self.group), make)
         return chart
 
     def timeline_chart(self) -> alt.LayerChart:
@@ -539,7 +552,7 @@ class Explorer:
             chart.params = [brush]
             return chart
 
-        chart: alt.LayerChart = self._cached(
+        chart: alt.LayerChart = self._chart(
             ("timeline", self.filters, self.metric, self.incident), make
         )
         return chart
@@ -574,7 +587,10 @@ class Explorer:
                 .encode(
                     x=alt.X("value:Q", title=f"{label}, median in the range"),
                     y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("rank", op="min")),
-                    color=alt.condition(device, alt.value("#f38020"), alt.value("#9ca3af")),
+                    color=alt.ColorValue(
+                        value="#9ca3af",
+                        condition={"param": "device", "empty": False, "value": "#f38020"},
+                    ),
                     tooltip=[
                         alt.Tooltip("device_name:N", title="Device"),
                         alt.Tooltip("device_id:N", title="Device ID"),
@@ -593,7 +609,7 @@ class Explorer:
             result: alt.Chart = chart
             return result
 
-        chart: alt.Chart = self._cached(
+        chart: alt.Chart = self._chart(
             ("devices_chart", self.filters, self.metric, self.device), make
         )
         return chart
@@ -612,7 +628,7 @@ class Explorer:
 
         if self.device is None:
             return None
-        chart: alt.LayerChart = self._cached(
+        chart: alt.LayerChart = self._chart(
             (
                 "device",
                 self.filters.start,
@@ -847,6 +863,7 @@ class _UI:
         self.headline.add_class("dexkit-headline")
         self.table = w.HTML()
         self.table.add_class("dexkit-summary")
+        self._shown: dict[int, Any] = {}  # id(box) → the chart it shows (interactive)
         self.boxes: dict[str, Any] = {
             "status": self._chart_box("dexkit-status-chart"),
             "timeline": self._chart_box("dexkit-timeline-chart"),
@@ -888,9 +905,16 @@ class _UI:
 
     def _draw(self, box: Any, chart: alt.TopLevelMixin | None) -> None:
         if self.interactive:
-            if box.chart is not chart:
-                box.chart = chart  # a new Selections object: observe it again
+            if self._shown.get(id(box)) is chart:
+                return
+            self._shown[id(box)] = chart
+            if box.chart is None or chart is None:
+                box.chart = chart  # sets up its selections: a new Selections object to observe
                 box.selections.observe(self._on_selection)
+            else:
+                # The same selections on new data: hand over the spec, skipping Altair's schema
+                # validation of it (the builders' charts are valid; it costs more than the rest).
+                box.spec = chart.to_dict(validate=False)
             return
         if isinstance(box, self.w.HTML):
             box.value = "" if chart is None else (_svg(chart) or "")

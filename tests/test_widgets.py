@@ -196,7 +196,7 @@ def test_brush_sets_the_time_filter_and_redraws_the_others(
 
     assert isinstance(ui.boxes["timeline"], alt.JupyterChart)
     records = ex.filtered().height
-    status, timeline, table = ui.boxes["status"].chart, ui.boxes["timeline"].chart, ui.table.value
+    status, timeline, table = ui.boxes["status"].spec, ui.boxes["timeline"].spec, ui.table.value
     start = datetime(2026, 11, 18, 13, tzinfo=UTC)
     _send(
         ui.boxes["timeline"], brush={"timestamp": [start.timestamp() * 1000, "2026-11-18T15:00Z"]}
@@ -206,8 +206,8 @@ def test_brush_sets_the_time_filter_and_redraws_the_others(
     assert 0 < ex.filtered().height < records
     assert ui.headline.value.startswith(f"<b>{ex.filtered().height:,} of {records:,} records")
     assert ui.table.value != table
-    assert ui.boxes["status"].chart is not status  # the other charts follow
-    assert ui.boxes["timeline"].chart is timeline  # the brushed chart is left alone
+    assert ui.boxes["status"].spec != status  # the other charts follow
+    assert ui.boxes["timeline"].spec is timeline  # the brushed chart is left alone
     assert ui.range.label == ("13:00", "14:00")  # the slider shows the brushed hours
     # the timeline drawn next time carries the brush
     brush = {p["name"]: p for p in ex.timeline_chart().to_dict()["params"]}["brush"]
@@ -261,18 +261,20 @@ def test_device_click_drills_down_with_the_incident_shaded(
     assert "Incident: 2026-11-18 13:00 to 2026-11-18 15:00 UTC" in ui.incident_note.value
     worst = charts.chart_data(ex.devices_chart())
     assert [r["device_id"] for r in worst] == ex.devices()["device_id"].to_list()[:15]
-    assert ui.boxes["device"].chart is None
+    assert not ui.boxes["device"].spec
     _send(ui.boxes["devices"], device=[{"device_id": worst[0]["device_id"]}])
     assert ex.device == worst[0]["device_id"]
     assert ui.device.value == ex.device
-    spec = ui.boxes["device"].chart.to_dict()
+    spec = ui.boxes["device"].spec
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "line"]  # shaded
     assert charts.chart_data(spec, 0) == [
         {"start": "2026-11-18T13:00:00Z", "end": "2026-11-18T15:00:00Z"}
     ]
     _send(ui.boxes["devices"], device=[])
     assert ex.device is None
-    assert ui.boxes["device"].chart is None
+    assert not ui.boxes["device"].spec
+    _send(ui.boxes["devices"], device=[{"device_id": worst[1]["device_id"]}])
+    assert ui.boxes["device"].spec == ex.device_chart().to_dict()  # type: ignore[union-attr]
 
 
 def test_incident_goes_to_compare_windows_and_write_report(
