@@ -622,24 +622,26 @@ class Explorer:
         return self.frame.filter(time_only.expr() & (pl.col("device_id") == self.device))
 
     def device_chart(self) -> alt.LayerChart | None:
-        """Return the picked device's timeline of the chosen metric, the incident shaded, or
-        ``None``."""
+        """Return the picked device's timeline of the chosen metric, or ``None``.
+
+        Over the time range; once an incident is set (:meth:`use_as_incident`), over all the
+        device's records with the incident shaded, so that it stands against the hours around.
+        """
         from dexkit import charts
 
         if self.device is None:
             return None
+        incident = self.incident
+        span = (None, None) if incident else (self.filters.start, self.filters.end)
+
+        def make() -> alt.LayerChart:
+            records = self.frame.filter(
+                Filters(start=span[0], end=span[1]).expr() & (pl.col("device_id") == self.device)
+            )
+            return charts.timeline_chart(records, self.metric, every=self.every, incident=incident)
+
         chart: alt.LayerChart = self._chart(
-            (
-                "device",
-                self.filters.start,
-                self.filters.end,
-                self.device,
-                self.metric,
-                self.incident,
-            ),
-            lambda: charts.timeline_chart(
-                self.device_records(), self.metric, every=self.every, incident=self.incident
-            ),
+            ("device", *span, self.device, self.metric, incident), make
         )
         return chart
 
@@ -756,8 +758,13 @@ def _span(value: Any) -> tuple[datetime, datetime] | None:
     (pair,) = value.values()
     if not isinstance(pair, list | tuple) or len(pair) != 2:
         raise ConfigError(f"explore(): a brush selects a (start, end) pair, got {pair!r}")
-    first, last = sorted((_instant(pair[0]), _instant(pair[1])))
+    # to the nearest minute: a brush drawn by hand is no finer than that
+    first, last = sorted(_minute(_instant(v)) for v in pair)
     return (first, last) if first < last else None
+
+
+def _minute(value: datetime) -> datetime:
+    return (value + timedelta(seconds=30)).replace(second=0, microsecond=0)
 
 
 def _picked(value: Any, field: str, known: Sequence[str] | None) -> list[str]:

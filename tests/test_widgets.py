@@ -212,6 +212,12 @@ def test_brush_sets_the_time_filter_and_redraws_the_others(
     # the timeline drawn next time carries the brush
     brush = {p["name"]: p for p in ex.timeline_chart().to_dict()["params"]}["brush"]
     assert brush["value"] == {"x": [start.timestamp() * 1000, (start.timestamp() + 7200) * 1000]}
+    # a hand-drawn brush counts to the minute
+    _send(
+        ui.boxes["timeline"],
+        brush={"timestamp": ["2026-11-18T13:00:29.9Z", "2026-11-18T14:59:31Z"]},
+    )
+    assert ex.window == (start, datetime(2026, 11, 18, 15, tzinfo=UTC))
     _send(ui.boxes["timeline"], brush={})  # a click beside the brush clears it
     assert ex.window is None
     assert ex.filtered().height == records
@@ -270,6 +276,8 @@ def test_device_click_drills_down_with_the_incident_shaded(
     assert charts.chart_data(spec, 0) == [
         {"start": "2026-11-18T13:00:00Z", "end": "2026-11-18T15:00:00Z"}
     ]
+    hours = [row["timestamp"] for row in charts.chart_data(spec, 1)]
+    assert hours[0] < "2026-11-18T13" < "2026-11-18T15" <= hours[-1]  # the hours around too
     _send(ui.boxes["devices"], device=[])
     assert ex.device is None
     assert not ui.boxes["device"].spec
