@@ -272,3 +272,67 @@ def test_linked_views_offline(tmp_path: Path) -> None:
     outside = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", "localhost")]
     outside = [url for url in outside if not url.startswith(("data:", "blob:"))]
     assert not outside, f"the page reached outside this machine: {outside[:5]}"
+
+
+def test_overview_charts_are_interactive_offline(lab: str, tmp_path: Path) -> None:
+    """01-fleet-overview.ipynb's plain charts in JupyterLab: tooltips, a clickable legend, zoom."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = lab.split("|")
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda request: requests.append(request.url))
+            run_all_cells(page, base, token, "01-fleet-overview.ipynb")
+            embeds = page.locator(".jp-OutputArea-output .vega-embed")
+            try:
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.vega-embed svg .role-mark').length > 0 &&"
+                    " document.querySelectorAll('.vega-embed svg').length >= 3",
+                    timeout=120_000,
+                )
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                raise
+            assert "Error displaying widget" not in page.content()
+            status, timeline = embeds.nth(0), embeds.nth(1)
+            assert "Device status by colo" in status.inner_text()
+            assert "Handshake latency over time" in timeline.inner_text()
+
+            # a tooltip on hover
+            bar = status.locator(".mark-rect path").first
+            bar.hover()
+            tooltip = page.locator("#vg-tooltip-element.visible")
+            tooltip.wait_for(timeout=10_000)
+            assert "Devices" in tooltip.inner_text()
+            page.mouse.move(5, 5)
+
+            # the legend: clicking a status fades the other statuses' bars
+            bars = status.locator(".mark-rect path")
+            faded = "els => els.filter(e => e.getAttribute('opacity') === '0.15').length"
+            assert bars.evaluate_all(faded) == 0
+            status.locator(".role-legend-label text", has_text="disconnected").click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.vega-embed')][0]"
+                ".querySelectorAll('.mark-rect path[opacity=\"0.15\"]').length > 0",
+                timeout=10_000,
+            )
+            assert 0 < bars.evaluate_all(faded) < bars.count()
+
+            # the time axis zooms with the wheel
+            labels = timeline.locator(".role-axis-label text")
+            before = labels.all_inner_texts()
+            plot = timeline.locator(".mark-line path").first
+            plot.scroll_into_view_if_needed()
+            box = plot.bounding_box()
+            assert box is not None
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(500)
+            assert labels.all_inner_texts() != before
+        finally:
+            browser.close()
+    outside = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", "localhost")]
+    outside = [url for url in outside if not url.startswith(("data:", "blob:"))]
+    assert not outside, f"the page reached outside this machine: {outside[:5]}"
