@@ -789,13 +789,13 @@ def _metric_label(metric: str) -> str:
     return f"{label} ({unit})"
 
 
-def _svg(chart: alt.TopLevelMixin) -> str | None:
+def _svg(chart: alt.TopLevelMixin, *, validate: bool = True) -> str | None:
     """The chart as SVG drawn in the kernel (no network), or None without vl-convert."""
     try:
         import vl_convert
     except ImportError:  # pragma: no cover - vl-convert is installed with dexkit
         return None
-    svg: str = vl_convert.vegalite_to_svg(chart.to_dict())
+    svg: str = vl_convert.vegalite_to_svg(chart.to_dict(validate=validate))
     return svg
 
 
@@ -871,6 +871,7 @@ class _UI:
         self.table = w.HTML()
         self.table.add_class("dexkit-summary")
         self._shown: dict[int, Any] = {}  # id(box) → the chart it shows (interactive)
+        self._checked: set[int] = set()  # id(box) of the views whose first SVG was checked
         self.boxes: dict[str, Any] = {
             "status": self._chart_box("dexkit-status-chart"),
             "timeline": self._chart_box("dexkit-timeline-chart"),
@@ -924,7 +925,11 @@ class _UI:
                 box.spec = chart.to_dict(validate=False)
             return
         if isinstance(box, self.w.HTML):
-            box.value = "" if chart is None else (_svg(chart) or "")
+            # the first chart of each view is checked against the schema, later ones are not
+            first = chart is not None and id(box) not in self._checked
+            if first:
+                self._checked.add(id(box))
+            box.value = "" if chart is None else (_svg(chart, validate=first) or "")
             return
         box.clear_output(wait=True)
         if chart is not None:
