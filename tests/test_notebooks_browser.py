@@ -233,6 +233,22 @@ def test_linked_views_offline(tmp_path: Path) -> None:
             assert "FRA" in table.inner_text()
             assert kernel_eval(state, "explorer.filters.colo") == "('FRA',)"
             assert _records(headline.inner_text()) < brushed
+            # shift-click adds a colo
+            lhr = explorer.locator(".dexkit-status-chart svg .mark-rect path[aria-label*='LHR']")
+            lhr.first.click(modifiers=["Shift"])
+            page.wait_for_function(
+                "() => document.querySelector('.dexkit-explorer .dexkit-summary')"
+                ".innerText.includes('LHR')",
+                timeout=30_000,
+            )
+            assert kernel_eval(state, "explorer.filters.colo") == "('FRA', 'LHR')"
+            lhr.first.click(modifiers=["Shift"])  # and takes it away again
+            page.wait_for_function(
+                "() => !document.querySelector('.dexkit-explorer .dexkit-summary')"
+                ".innerText.includes('LHR')",
+                timeout=30_000,
+            )
+            assert kernel_eval(state, "explorer.filters.colo") == "('FRA',)"
 
             # "Use as incident": the brushed window reaches Python as explorer.incident
             explorer.locator(".dexkit-use-incident").click()
