@@ -245,6 +245,13 @@ def test_clicks_on_bars_and_legend_filter(raw: pl.DataFrame, interactive: None) 
     # a value no record holds (a hand-made payload) is ignored, never an empty answer
     _send(ui.boxes["status"], pick=[{"group": "<script>"}], legend=[])
     assert ex.filters.colo == ()
+    # the bars are by whatever "Table by" shows: a version's bar filters by version
+    ui.group.value = "version"
+    assert {r["group"] for r in charts.chart_data(ui.boxes["status"].spec)} >= {"2025.10.186.0"}
+    _send(ui.boxes["status"], pick=[{"group": "2025.10.186.0"}], legend=[])
+    assert ex.filters.version == ("2025.10.186.0",)
+    assert ui.selects["version"].value == ("2025.10.186.0",)
+    assert set(ex.filtered()["version"].unique()) == {"2025.10.186.0"}
     with pytest.raises(ConfigError, match="a click selects"):
         ex.select("pick", {"group": "FRA"})
     with pytest.raises(ConfigError, match="unknown selection 'zoom'"):
