@@ -60,16 +60,20 @@ from dexkit.errors import ConfigError
 __all__ = [
     "MAX_ROWS",
     "METRICS",
+    "RENDERINGS",
     "adoption_chart",
     "chart_data",
     "colo_map",
     "compare_chart",
     "distribution_chart",
     "heatmap_chart",
+    "render",
+    "rendering",
     "status_chart",
     "theme",
     "timeline_chart",
     "top_apps_chart",
+    "widget",
 ]
 
 Frame: TypeAlias = "pl.DataFrame | pl.LazyFrame"
@@ -316,6 +320,7 @@ def status_chart(
         )
         .properties(title=_title(f"Device status{_by(what)}", subtitle), width=480)
     )
+    chart = _legend_pick(chart, "status")
     return _themed(chart)
 
 
@@ -511,6 +516,7 @@ def adoption_chart(frame: Frame, every: str | timedelta = "1h", *, top: int = 8)
             width=560,
         )
     )
+    chart = _time_zoom(_legend_pick(chart, "version"))
     return _themed(chart)
 
 
@@ -631,6 +637,7 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
             ],
         )
     )
+    points = _legend_pick(points, "health", opacity=0.85)
     chart = (
         alt.LayerChart(layer=[world, points])
         .project(type="equalEarth")
@@ -756,6 +763,8 @@ def timeline_chart(
                 sort=alt.EncodingSortField("devices", op="sum", order="descending"),
             )
         )
+        line = _legend_pick(line, "group")
+    line = _time_zoom(line)
     layers: list[alt.Chart] = [line]
     if window is not None:
         start, end = window
@@ -883,6 +892,7 @@ def heatmap_chart(
         )
         .properties(title=_title(f"{label} by {what} and time", subtitle), width=640)
     )
+    chart = _time_zoom(chart)
     return _themed(chart)
 
 
@@ -1098,6 +1108,7 @@ def compare_chart(result: Frame, *, n: int = 20) -> alt.Chart:
             width=480,
         )
     )
+    chart = _legend_pick(chart, "metric_label")
     return _themed(chart)
 
 
@@ -1144,6 +1155,108 @@ def chart_data(
 
 # --------------------------------------------------------------------------------------------
 # Plumbing
+
+
+#: The ways :func:`render` can draw charts.
+RENDERINGS: tuple[str, ...] = ("auto", "interactive", "static")
+_rendering: list[str] = []
+
+
+def render(mode: str = "auto") -> str:
+    """Choose how notebooks draw charts: live and interactive, or static SVG.
+
+    Both work with no internet: nothing is fetched from a CDN.
+
+    - ``"interactive"``: each chart is an Altair ``JupyterChart`` widget whose JavaScript (Vega,
+      Vega-Lite, vega-embed) is bundled from the installed ``vl-convert-python`` and sent to the
+      page through the kernel. Tooltips, pan/zoom of time axes (drag, wheel, double-click to
+      reset) and clickable legends (shift-click adds) work, and the explorer's views are linked
+      (:func:`dexkit.explore`). Needs a live kernel and a front end with widgets (JupyterLab,
+      Notebook 7, VS Code); the first call takes a few seconds to build the bundle.
+    - ``"static"``: each chart is an SVG drawn in the kernel by ``vl-convert``: what a notebook
+      executed by papermill, ``nbconvert --execute`` or nbval stores, and what an exported
+      notebook shows. Tooltips and zoom are lost.
+    - ``"auto"``: interactive in a kernel that a Jupyter server started for a notebook (it sets
+      ``JPY_SESSION_NAME``), static otherwise (papermill, nbconvert, nbval, scripts).
+
+    This sets Altair's active renderer for the whole kernel (every Altair chart, not only
+    dexkit's), like ``alt.renderers.enable``.
+
+    Parameters
+    ----------
+    mode
+        One of :data:`RENDERINGS`.
+
+    Returns
+    -------
+    str
+        What was chosen: ``"interactive"`` or ``"static"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown mode, or ``"interactive"`` without ``anywidget`` installed.
+
+    Examples
+    --------
+    >>> from dexkit import charts
+    >>> charts.render("static")
+    'static'
+    >>> charts.rendering()
+    'static'
+    """
+    import os
+
+    if mode not in RENDERINGS:
+        raise ConfigError(f"render(): mode must be one of {', '.join(RENDERINGS)}; got {mode!r}")
+    if mode == "auto":
+        mode = "interactive" if os.environ.get("JPY_SESSION_NAME") else "static"
+    if mode == "interactive":
+        try:
+            import anywidget  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - anywidget is a dependency of dexkit
+            raise ConfigError(
+                "render('interactive') needs the anywidget package; pip install anywidget"
+            ) from exc
+        alt.JupyterChart.enable_offline()
+        alt.renderers.enable("jupyter", offline=True, embed_options={"renderer": "svg"})
+    else:
+        alt.renderers.enable("svg")
+    _rendering[:] = [mode]
+    return mode
+
+
+def rendering() -> str:
+    """Return what :func:`render` chose last: ``"interactive"``, or ``"static"`` (the default).
+
+    Examples
+    --------
+    >>> from dexkit import charts
+    >>> charts.rendering() in ("interactive", "static")
+    True
+    """
+    return _rendering[0] if _rendering else "static"
+
+
+def widget(chart: alt.TopLevelMixin | None, **options: Any) -> alt.JupyterChart:
+    """Return ``chart`` as an interactive widget with offline JavaScript (see :func:`render`).
+
+    Its ``selections`` hold what the user brushed or clicked, and can be observed from Python.
+    ``options`` go to ``alt.JupyterChart`` (``debounce_wait``, ``max_wait``…). Drawn as SVG,
+    without the actions menu.
+
+    Examples
+    --------
+    >>> import altair as alt
+    >>> from dexkit import charts
+    >>> brush = alt.selection_interval(name="brush", encodings=["x"])
+    >>> w = charts.widget(alt.Chart().mark_point().add_params(brush))
+    >>> w.selections.brush.value
+    {}
+    """
+    alt.JupyterChart.enable_offline()
+    options.setdefault("embed_options", {"renderer": "svg", "actions": False})
+    return alt.JupyterChart(chart, **options)  # type: ignore[arg-type]
 
 
 def _themed(chart: _C) -> _C:
@@ -1267,6 +1380,19 @@ def _time_x(field: str = "timestamp") -> alt.X:
         scale=alt.Scale(type="utc"),
         axis=alt.Axis(labelExpr=_TIME_LABEL),
     )
+
+
+def _time_zoom(chart: alt.Chart) -> alt.Chart:
+    """Pan (drag) and zoom (wheel) the time axis; double-click resets. Static SVG ignores it."""
+    zoom = alt.selection_interval(name="zoom", bind="scales", encodings=["x"])
+    return chart.add_params(zoom)
+
+
+def _legend_pick(chart: alt.Chart, field: str, *, opacity: float = 1.0) -> alt.Chart:
+    """Click a legend entry to bring its marks forward (shift-click adds, double-click clears)."""
+    pick = alt.selection_point(name="legend", fields=[field], bind="legend")
+    faded = alt.OpacityValue(value=0.15, condition={"param": "legend", "value": opacity})
+    return chart.add_params(pick).encode(opacity=faded)
 
 
 def _time_tooltip(field: str, title: str) -> alt.Tooltip:

@@ -7,19 +7,25 @@ Jupyter displays it as an ipywidgets UI (:meth:`Explorer.widget`) whose controls
 :meth:`Explorer.filter` and friends and redraw. This is dexkit's only ipywidgets importer, and it
 imports ipywidgets only when the UI is built.
 
-Charts are drawn in the kernel as SVG with ``vl-convert`` (bundled Vega, no network), because
-JupyterLab 4's built-in Vega renderer knows Vega-Lite 5 only and Altair 6's default HTML
-renderer loads Vega from a CDN. Without ``vl-convert`` the UI falls back to Altair's active
-renderer. Text from the records (device names, colos, versions…) reaches the page escaped.
+How the charts are drawn follows :func:`dexkit.charts.render`. Interactive: each chart is an
+Altair ``JupyterChart`` widget (Vega bundled from ``vl-convert``, no network) and the views are
+linked: brushing the timeline sets the time range, clicking a bar picks its colo (platform,
+version…; shift-click adds), clicking a status in the legend picks that status, clicking a device
+draws its own timeline; each selection comes back to Python through :meth:`Explorer.select`,
+which the table, headline and the other charts follow. A chart does not filter itself by its own
+selection, it highlights it, so that a second pick stays in reach. Static: the charts are SVG
+drawn in the kernel by ``vl-convert`` and the controls above them filter. Text from the records
+(device names, colos, versions…) reaches the page escaped (as Vega data values, or escaped HTML).
 """
 
 from __future__ import annotations
 
+import bisect
 import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import polars as pl
 
@@ -30,7 +36,7 @@ from dexkit.errors import ConfigError
 if TYPE_CHECKING:
     import altair as alt
 
-__all__ = ["FILTERS", "Explorer", "Filters", "explore"]
+__all__ = ["FILTERS", "Explorer", "Filters", "Window", "explore"]
 
 #: The columns the explorer filters on, in the order the UI shows them.
 FILTERS: tuple[str, ...] = ("colo", "platform", "status", "version", "connection_type")
@@ -53,6 +59,26 @@ _KEEP = (
     *health.METRICS,
 )
 _MAX_DEVICES = 200
+_DEVICE_BARS = 15
+
+
+class Window(NamedTuple):
+    """A time window, ``start <= t < end`` in UTC: what the explorer's brush selects.
+
+    A ``(start, end)`` pair, so that :func:`dexkit.compare_windows` and
+    :func:`dexkit.write_report` take it as their ``incident`` or ``baseline`` directly.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from dexkit.widgets import Window
+    >>> w = Window(datetime(2026, 11, 18, 13, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
+    >>> w.end - w.start
+    datetime.timedelta(seconds=7200)
+    """
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -180,6 +206,8 @@ class Explorer:
         self.metric = _check(metric, tuple(health.METRICS), "metric")
         self.filters = Filters()
         self.device: str | None = None
+        #: The incident window, set by :meth:`use_as_incident` (the "use as incident" button).
+        self.incident: Window | None = None
         self.options: dict[str, list[str]] = {}
         for name in FILTERS:
             values = self.frame.get_column(name).drop_nulls().unique()
@@ -242,6 +270,102 @@ class Explorer:
         self.device = None
         return self
 
+    @property
+    def window(self) -> Window | None:
+        """The time range of the filters (brushed on the timeline, or set by the slider), or
+        ``None`` when it is open at both ends; an open end is the records' first or last time."""
+        start, end = self.filters.start, self.filters.end
+        if start is None and end is None:
+            return None
+        first = self.buckets[0] if self.buckets else None
+        last = self.buckets[-1] + self._every if self.buckets else None
+        start = start or first or end
+        end = end or last or start
+        if start is None or end is None:  # pragma: no cover - one of them is set
+            return None
+        return Window(start, end)
+
+    def use_as_incident(self) -> Window:
+        """Make the current time range the incident window (:attr:`incident`) and return it.
+
+        The device timelines shade it; pass it on as ``incident=`` to
+        :func:`dexkit.compare_windows` or :func:`dexkit.write_report`.
+
+        Raises
+        ------
+        ConfigError
+            When no time range is chosen (brush the timeline first).
+        """
+        window = self.window
+        if window is None or not window.start < window.end:
+            raise ConfigError(
+                "explore(): no time range to use as the incident; brush the timeline "
+                "(or filter(start=..., end=...)) first"
+            )
+        self.incident = window
+        return window
+
+    def select(self, selection: str, value: Any) -> bool:
+        """Apply a selection made on a chart: what the linked views send from the page.
+
+        Parameters
+        ----------
+        selection
+            ``"brush"`` (the timeline's time range: ``{"timestamp": [start, end]}`` with epoch
+            milliseconds or ISO strings, ``{}`` for none), ``"pick"`` (bars of the status chart:
+            ``[{"group": value}, …]`` of the current group), ``"legend"`` (statuses:
+            ``[{"status": value}, …]``) or ``"device"`` (``[{"device_id": id}]``).
+        value
+            The selection's value as Vega-Lite gives it; empty clears.
+
+        Returns
+        -------
+        bool
+            Whether anything changed.
+
+        Raises
+        ------
+        ConfigError
+            An unknown selection, or a value the records never hold.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from dexkit.widgets import Explorer
+        >>> frame = pl.DataFrame({
+        ...     "device_id": ["a", "b", "c"],
+        ...     "timestamp": ["2026-11-18 13:00", "2026-11-18 14:00", "2026-11-18 15:00"],
+        ...     "colo": ["FRA", "FRA", "LHR"],
+        ...     "status": ["connected", "disconnected", "connected"],
+        ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+        >>> ex = Explorer(frame)
+        >>> ex.select("brush", {"timestamp": ["2026-11-18T13:30:00Z", "2026-11-18T15:30:00Z"]})
+        True
+        >>> ex.select("pick", [{"group": "FRA"}])
+        True
+        >>> ex.filtered()["device_id"].to_list()
+        ['b']
+        >>> ex.window.start.hour, ex.use_as_incident().end.hour
+        (13, 15)
+        """
+        before = (self.filters, self.device)
+        if selection == "brush":
+            span = _span(value)
+            self.filter(start=span[0], end=span[1]) if span else self.filter(start=None, end=None)
+        elif selection == "pick":
+            if self.group in FILTERS:
+                self.filter(**{self.group: _picked(value, "group", self.options[self.group])})
+        elif selection == "legend":
+            self.filter(status=_picked(value, "status", self.options["status"]))
+        elif selection == "device":
+            ids = _picked(value, "device_id", None)
+            self.show(device=ids[-1] if ids else "")
+        else:
+            raise ConfigError(
+                f"explore(): unknown selection {selection!r}; use brush, pick, legend or device"
+            )
+        return (self.filters, self.device) != before
+
     def show(
         self, *, group: str | None = None, metric: str | None = None, device: str | None = None
     ) -> Explorer:
@@ -269,10 +393,33 @@ class Explorer:
             self._cache[key] = make()
         return self._cache[key]
 
+    def _chart(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """A cached chart, built without Altair checking each piece against the Vega-Lite
+        schema as it is made (most of the time of a redraw): dexkit's builders make valid
+        charts (tests check their whole specs), and the first draw of each view checks it."""
+
+        def unchecked() -> Any:
+            from altair.utils.schemapi import debug_mode
+
+            with debug_mode(False):
+                return make()
+
+        return self._cached(key, unchecked)
+
     def filtered(self) -> pl.DataFrame:
         """Return the records that pass the filters (the explorer's columns only)."""
         result: pl.DataFrame = self._cached(
             ("filtered", self.filters), lambda: self.frame.filter(self.filters.expr())
+        )
+        return result
+
+    def _filtered_except(self, *names: str) -> pl.DataFrame:
+        """The records that pass every filter but ``names``: what a chart that selects those
+        draws (it shows its own selection highlighted, not filtered away)."""
+        cleared: dict[str, Any] = {n: (None if n in ("start", "end") else ()) for n in names}
+        rest = replace(self.filters, **cleared)
+        result: pl.DataFrame = self._cached(
+            ("filtered", rest), lambda: self.frame.filter(rest.expr())
         )
         return result
 
@@ -342,22 +489,131 @@ class Explorer:
         return result
 
     def status_chart(self) -> alt.Chart:
-        """Return devices per status by the chosen group, over the filtered records."""
+        """Return devices per status by the chosen group, over the filtered records.
+
+        The filters on the group's own column and on status do not apply here: the chosen
+        values are highlighted (selection ``pick`` on the bars, ``legend`` on the statuses).
+        """
         from dexkit import charts
 
-        chart: alt.Chart = self._cached(
-            ("status", self.filters, self.group),
-            lambda: charts.status_chart(self.filtered(), by=self.group, top=15),
-        )
+        def make() -> alt.Chart:
+            import altair as alt
+
+            own = ("status", self.group) if self.group in FILTERS else ("status",)
+            chart = charts.status_chart(self._filtered_except(*own), by=self.group, top=15)
+            picked: tuple[str, ...] = getattr(self.filters, self.group, ())
+            statuses = self.filters.status
+            pick = alt.selection_point(
+                name="pick",
+                fields=["group"],
+                value=[{"group": v} for v in picked] or alt.Undefined,
+            )
+            legend = alt.selection_point(
+                name="legend",
+                fields=["status"],
+                bind="legend",
+                value=[{"status": v} for v in statuses] or alt.Undefined,
+            )
+            chart.params = alt.Undefined
+            both = {"and": [{"param": "pick"}, {"param": "legend"}]}
+            faded = alt.OpacityValue(value=0.2, condition={"test": both, "value": 1.0})
+            return chart.add_params(pick, legend).encode(opacity=faded)
+
+        chart: alt.Chart = self._chart(("status", self.filters, self.group), make)
         return chart
 
     def timeline_chart(self) -> alt.LayerChart:
-        """Return the chosen metric's median per time bucket over the filtered records."""
+        """Return the chosen metric's median per time bucket over the filtered records.
+
+        The time range does not apply here: it is drawn as the brush (selection ``brush``)
+        over the whole time axis; the incident, once set, is shaded.
+        """
         from dexkit import charts
 
-        chart: alt.LayerChart = self._cached(
-            ("timeline", self.filters, self.metric),
-            lambda: charts.timeline_chart(self.filtered(), self.metric, every=self.every),
+        def make() -> alt.LayerChart:
+            import altair as alt
+
+            chart = charts.timeline_chart(
+                self._filtered_except("start", "end"),
+                self.metric,
+                every=self.every,
+                incident=self.incident,
+            )
+            window = self.window
+            value: Any = alt.Undefined
+            if window is not None:
+                value = {"x": [_epoch_ms(window.start), _epoch_ms(window.end)]}
+            lines: Any = chart.layer[-1]  # the brush replaces the lines' pan/zoom
+            if not isinstance(lines.name, str):
+                lines.name = "lines"
+            brush = alt.TopLevelSelectionParameter(
+                name="brush",
+                select=alt.IntervalSelectionConfig(type="interval", encodings=["x"]),
+                value=value,
+                views=[lines.name],
+            )
+            chart.params = [brush]
+            return chart
+
+        chart: alt.LayerChart = self._chart(
+            ("timeline", self.filters, self.metric, self.incident), make
+        )
+        return chart
+
+    def devices_chart(self) -> alt.Chart:
+        """Return the worst devices (by :meth:`devices`) as bars of their median of the chosen
+        metric in the filtered records; clicking one (selection ``device``) draws its own
+        timeline."""
+        from dexkit import charts
+
+        def make() -> alt.Chart:
+            import altair as alt
+
+            worst = self.devices().head(_DEVICE_BARS).with_row_index("rank")
+            medians = (
+                self.filtered()
+                .join(worst.select("device_id"), on="device_id", how="semi")
+                .group_by("device_id")
+                .agg(health.metric(self.metric).median().alias("value"))
+            )
+            data = worst.join(medians, on="device_id", how="left").sort("rank")
+            label = _metric_label(self.metric)
+            device = alt.selection_point(
+                name="device",
+                fields=["device_id"],
+                value=[{"device_id": self.device}] if self.device else alt.Undefined,
+                empty=False,
+            )
+            chart = (
+                alt.Chart(alt.InlineData(values=data.to_dicts()))
+                .mark_bar()
+                .encode(
+                    x=alt.X("value:Q", title=f"{label}, median in the range"),
+                    y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("rank", op="min")),
+                    color=alt.ColorValue(
+                        value="#9ca3af",
+                        condition={"param": "device", "empty": False, "value": "#f38020"},
+                    ),
+                    tooltip=[
+                        alt.Tooltip("device_name:N", title="Device"),
+                        alt.Tooltip("device_id:N", title="Device ID"),
+                        alt.Tooltip("value:Q", title=label, format=",.2f"),
+                    ],
+                )
+                .add_params(device)
+                .properties(
+                    title=alt.TitleParams(
+                        "Worst devices", subtitle="Click one to draw its own timeline"
+                    ),
+                    width=480,
+                )
+                .configure(**charts.theme())
+            )
+            result: alt.Chart = chart
+            return result
+
+        chart: alt.Chart = self._chart(
+            ("devices_chart", self.filters, self.metric, self.device), make
         )
         return chart
 
@@ -369,14 +625,26 @@ class Explorer:
         return self.frame.filter(time_only.expr() & (pl.col("device_id") == self.device))
 
     def device_chart(self) -> alt.LayerChart | None:
-        """Return the picked device's timeline of the chosen metric, or ``None``."""
+        """Return the picked device's timeline of the chosen metric, or ``None``.
+
+        Over the time range; once an incident is set (:meth:`use_as_incident`), over all the
+        device's records with the incident shaded, so that it stands against the hours around.
+        """
         from dexkit import charts
 
         if self.device is None:
             return None
-        chart: alt.LayerChart = self._cached(
-            ("device", self.filters.start, self.filters.end, self.device, self.metric),
-            lambda: charts.timeline_chart(self.device_records(), self.metric, every=self.every),
+        incident = self.incident
+        span = (None, None) if incident else (self.filters.start, self.filters.end)
+
+        def make() -> alt.LayerChart:
+            records = self.frame.filter(
+                Filters(start=span[0], end=span[1]).expr() & (pl.col("device_id") == self.device)
+            )
+            return charts.timeline_chart(records, self.metric, every=self.every, incident=incident)
+
+        chart: alt.LayerChart = self._chart(
+            ("device", *span, self.device, self.metric, incident), make
         )
         return chart
 
@@ -461,24 +729,87 @@ def _duration(every: str) -> timedelta:
     return duration(every, "explore(): every")
 
 
-def _svg(chart: alt.TopLevelMixin) -> str | None:
+def _epoch_ms(value: datetime) -> float:
+    return value.timestamp() * 1000
+
+
+def _instant(value: Any) -> datetime:
+    """A time from the page: epoch milliseconds (Vega's numbers) or an ISO string (its Dates)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    stamp = _utc(value, "the brushed time") if isinstance(value, str | datetime) else None
+    if stamp is None:
+        raise ConfigError(f"explore(): the brushed time {value!r} is not a time")
+    return stamp
+
+
+def _span(value: Any) -> tuple[datetime, datetime] | None:
+    """The (start, end) of an interval selection's value, ``None`` when it is empty."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(f"explore(): a brush selects one time range, got {value!r}")
+    (pair,) = value.values()
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise ConfigError(f"explore(): a brush selects a (start, end) pair, got {pair!r}")
+    # to the nearest minute: a brush drawn by hand is no finer than that
+    first, last = sorted(_minute(_instant(v)) for v in pair)
+    return (first, last) if first < last else None
+
+
+def _minute(value: datetime) -> datetime:
+    return (value + timedelta(seconds=30)).replace(second=0, microsecond=0)
+
+
+def _picked(value: Any, field: str, known: Sequence[str] | None) -> list[str]:
+    """The values of ``field`` in a point selection's value (``[{field: v}, …]``), keeping only
+    those the records hold (``None``: any), in order and once each."""
+    if not value:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"explore(): a click selects [{{{field!r}: value}}, …], got {value!r}")
+    out: list[str] = []
+    for entry in value:
+        v = entry.get(field)
+        if isinstance(v, str) and v not in out and (known is None or v in known):
+            out.append(v)
+    return out
+
+
+def _metric_label(metric: str) -> str:
+    from dexkit import charts
+
+    label, unit = charts.METRICS[metric]
+    return f"{label} ({unit})"
+
+
+def _svg(chart: alt.TopLevelMixin, *, validate: bool = True) -> str | None:
     """The chart as SVG drawn in the kernel (no network), or None without vl-convert."""
     try:
         import vl_convert
     except ImportError:  # pragma: no cover - vl-convert is installed with dexkit
         return None
-    svg: str = vl_convert.vegalite_to_svg(chart.to_dict())
+    svg: str = vl_convert.vegalite_to_svg(chart.to_dict(validate=validate))
     return svg
 
 
 class _UI:
-    """The ipywidgets view of an :class:`Explorer`; every control calls the explorer."""
+    """The ipywidgets view of an :class:`Explorer`; every control calls the explorer.
+
+    Interactive (:func:`dexkit.charts.render`): the charts are ``JupyterChart`` widgets whose
+    selections call :meth:`Explorer.select`; static: SVG drawn in the kernel.
+    """
+
+    _CHARTS = ("table", "status", "timeline", "devices", "device")
 
     def __init__(self, explorer: Explorer) -> None:
         import ipywidgets as w
 
+        from dexkit import charts
+
         self.explorer = ex = explorer
         self.w = w
+        self.interactive = charts.rendering() == "interactive"
         self.selects: dict[str, Any] = {}
         for name in FILTERS:
             select = w.SelectMultiple(
@@ -517,6 +848,14 @@ class _UI:
         self.metric.observe(self._on_metric, names="value")
         self.reset = w.Button(description="Reset filters")
         self.reset.on_click(self._on_reset)
+        self.incident = w.Button(
+            description="Use as incident",
+            tooltip="Make the brushed time range the incident window (explorer.incident)",
+        )
+        self.incident.add_class("dexkit-use-incident")
+        self.incident.on_click(self._on_incident)
+        self.incident_note = w.HTML()
+        self.incident_note.add_class("dexkit-incident")
         self.device = w.Dropdown(options=[("(pick a device)", "")], description="Device")
         self.device.add_class("dexkit-device")
         self.device.layout.width = "520px"
@@ -525,17 +864,27 @@ class _UI:
         self.headline.add_class("dexkit-headline")
         self.table = w.HTML()
         self.table.add_class("dexkit-summary")
-        self.status = self._chart_box("dexkit-status-chart")
-        self.timeline = self._chart_box("dexkit-timeline-chart")
-        self.device_view = self._chart_box("dexkit-device-chart")
+        self._shown: dict[int, Any] = {}  # id(box) → the chart it shows (interactive)
+        self._checked: set[int] = set()  # id(box) of the views whose first SVG was checked
+        self.boxes: dict[str, Any] = {
+            "status": self._chart_box("dexkit-status-chart"),
+            "timeline": self._chart_box("dexkit-timeline-chart"),
+            "device": self._chart_box("dexkit-device-chart"),
+        }
+        if self.interactive:
+            self.boxes["devices"] = self._chart_box("dexkit-devices-chart")
+        self.status, self.timeline = self.boxes["status"], self.boxes["timeline"]
+        self.device_view = self.boxes["device"]
         top = [c for c in (self.range, self.group, self.metric, self.reset) if c is not None]
         self.root = w.VBox(
             [
                 w.HBox(top, layout=w.Layout(flex_flow="row wrap")),
                 w.HBox(list(self.selects.values()), layout=w.Layout(flex_flow="row wrap")),
                 self.headline,
+                w.HBox([self.incident, self.incident_note]),
                 self.table,
                 w.HBox([self.status, self.timeline], layout=w.Layout(flex_flow="row wrap")),
+                *([self.boxes["devices"]] if "devices" in self.boxes else []),
                 self.device,
                 self.device_view,
             ]
@@ -545,41 +894,110 @@ class _UI:
         self.redraw()
 
     def _chart_box(self, css: str) -> Any:
-        box = self.w.HTML() if _svg_available() else self.w.Output()
+        if self.interactive:
+            from dexkit import charts
+
+            # Selections reach the kernel once the pointer rests (not on every mouse move).
+            box = charts.widget(None, debounce_wait=120, max_wait=False)
+            box.layout = self.w.Layout(min_height="60px")
+        else:
+            box = self.w.HTML() if _svg_available() else self.w.Output()
         box.add_class(css)
         return box
 
     def _draw(self, box: Any, chart: alt.TopLevelMixin | None) -> None:
+        if self.interactive:
+            if self._shown.get(id(box)) is chart:
+                return
+            self._shown[id(box)] = chart
+            if box.chart is None or chart is None:
+                box.chart = chart  # sets up its selections: a new Selections object to observe
+                box.selections.observe(self._on_selection)
+            else:
+                # The same selections on new data: hand over the spec, skipping Altair's schema
+                # validation of it (the builders' charts are valid; it costs more than the rest).
+                box.spec = chart.to_dict(validate=False)
+            return
         if isinstance(box, self.w.HTML):
-            box.value = "" if chart is None else (_svg(chart) or "")
+            # the first chart of each view is checked against the schema, later ones are not
+            first = chart is not None and id(box) not in self._checked
+            if first:
+                self._checked.add(id(box))
+            box.value = "" if chart is None else (_svg(chart, validate=first) or "")
             return
         box.clear_output(wait=True)
         if chart is not None:
             box.append_display_data(chart)
 
-    def redraw(self, *, charts: Iterable[str] = ("table", "status", "timeline", "device")) -> None:
+    def redraw(self, *, charts: Iterable[str] = _CHARTS, skip: Iterable[str] = ()) -> None:
         ex = self.explorer
-        todo = set(charts)
+        todo = set(charts) - set(skip)
         self.headline.value = f"<b>{html.escape(ex.headline())}</b>"
         if "table" in todo:
             self.table.value = ex.table_html()
         if "status" in todo:
-            self._draw(self.status, ex.status_chart())
+            self._draw(self.boxes["status"], ex.status_chart())
         if "timeline" in todo:
-            self._draw(self.timeline, ex.timeline_chart())
+            self._draw(self.boxes["timeline"], ex.timeline_chart())
+        if "devices" in todo and "devices" in self.boxes:
+            self._draw(self.boxes["devices"], ex.devices_chart())
         if "device" in todo:
-            self._busy = True
-            try:
-                picks = ex.devices()
-                options = [
-                    ("(pick a device)", ""),
-                    *zip(picks["label"], picks["device_id"], strict=True),
-                ]
-                self.device.options = options
-                self.device.value = ex.device or ""
-            finally:
-                self._busy = False
-            self._draw(self.device_view, ex.device_chart())
+            self._sync_picker()
+            self._draw(self.boxes["device"], ex.device_chart())
+
+    def _sync_picker(self) -> None:
+        ex = self.explorer
+        self._busy = True
+        try:
+            picks = ex.devices()
+            options = [
+                ("(pick a device)", ""),
+                *zip(picks["label"], picks["device_id"], strict=True),
+            ]
+            if ex.device is not None and ex.device not in picks["device_id"]:
+                options.append((ex.device, ex.device))
+            self.device.options = options
+            self.device.value = ex.device or ""
+        finally:
+            self._busy = False
+
+    def _sync_controls(self) -> None:
+        """Show the explorer's filters in the controls (after a selection on a chart)."""
+        ex = self.explorer
+        self._busy = True
+        try:
+            for name, select in self.selects.items():
+                select.value = tuple(getattr(ex.filters, name))
+            if self.range is not None:
+                last = len(ex.buckets) - 1
+                window = ex.window
+                if window is None:
+                    self.range.index = (0, last)
+                else:
+                    first = max(0, bisect.bisect_right(ex.buckets, window.start) - 1)
+                    end = max(first, bisect.bisect_left(ex.buckets, window.end) - 1)
+                    self.range.index = (first, min(end, last))
+        finally:
+            self._busy = False
+
+    def _on_selection(self, change: Any) -> None:
+        if self._busy:
+            return
+        name, value = change["name"], getattr(change["new"], "value", None)
+        source = {"brush": "timeline", "pick": "status", "legend": "status"}.get(name, "devices")
+        try:
+            changed = self.explorer.select(name, value)
+        except ConfigError as exc:
+            self.incident_note.value = f"<i>{html.escape(str(exc))}</i>"
+            return
+        if not changed:
+            return
+        self._sync_controls()
+        if name == "device":
+            self._sync_picker()
+            self._draw(self.boxes["device"], self.explorer.device_chart())
+        else:
+            self.redraw(skip=(source,))
 
     def _on_filter(self, change: Any) -> None:
         if self._busy:
@@ -599,13 +1017,25 @@ class _UI:
 
     def _on_metric(self, change: Any) -> None:
         self.explorer.show(metric=change["new"])
-        self.redraw(charts=("timeline", "device"))
+        self.redraw(charts=("timeline", "devices", "device"))
 
     def _on_device(self, change: Any) -> None:
         if self._busy:
             return
         self.explorer.show(device=change["new"] or "")
-        self._draw(self.device_view, self.explorer.device_chart())
+        self.redraw(charts=("devices", "device"))
+
+    def _on_incident(self, button: Any) -> None:
+        ex = self.explorer
+        try:
+            start, end = ex.use_as_incident()
+        except ConfigError as exc:
+            self.incident_note.value = f"<i>{html.escape(str(exc))}</i>"
+            return
+        self.incident_note.value = html.escape(
+            f"Incident: {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC (explorer.incident)"
+        )
+        self.redraw(charts=("timeline", "device"))
 
     def _on_reset(self, button: Any) -> None:
         self._busy = True

@@ -2,11 +2,13 @@
 
     .venv/bin/python notebooks/screenshots.py [--out docs/images]
 
-Writes three PNGs:
+Writes four PNGs (or those named: ``screenshots.py linked``):
 
 * ``overview.png``: ``01-fleet-overview.ipynb`` executed by nbconvert (inputs hidden), the top of
   the page: the headline numbers and the first two charts;
 * ``explorer.png``: ``03-explore.ipynb`` run in JupyterLab, the explorer filtered to colo FRA;
+* ``linked.png``: the same explorer driven by its charts: the incident hours brushed on the
+  timeline, then "Use as incident", then the worst device clicked (its timeline, shaded);
 * ``report.png``: the top of the report written by ``dexkit demo``.
 
 Everything is rendered offline: the notebooks use the bundled sample (``CLOUDFLARE_*`` is
@@ -29,7 +31,15 @@ NOTEBOOKS = Path(__file__).resolve().parent
 ROOT = NOTEBOOKS.parent
 sys.path.insert(0, str(ROOT))  # the browser tests' shared pieces: tests/browser.py
 
-from tests.browser import ARGS, CHROMIUM, jupyter_lab, offline_env, run_all_cells, tool  # noqa: E402
+from tests.browser import (  # noqa: E402
+    ARGS,
+    CHROMIUM,
+    drag_across,
+    jupyter_lab,
+    offline_env,
+    run_all_cells,
+    tool,
+)
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -124,6 +134,50 @@ def explorer(browser: Browser, tmp: Path, out: Path) -> None:
         page.close()
 
 
+def linked(browser: Browser, tmp: Path, out: Path) -> None:
+    """03-explore.ipynb in JupyterLab, its charts interactive: a brushed timeline drives it."""
+    with jupyter_lab(NOTEBOOKS, tmp) as (base, token):
+        page = _new_page(browser, 1400, 4200)  # the whole explorer in view
+        run_all_cells(page, base, token, "03-explore.ipynb")
+        widget = page.locator(".dexkit-explorer").first
+        widget.wait_for(timeout=90_000)
+        timeline = widget.locator(".dexkit-timeline-chart svg .mark-line path").first
+        timeline.wait_for(state="attached", timeout=60_000)
+        widget.locator(".dexkit-devices-chart svg .mark-rect path").first.wait_for(
+            state="attached", timeout=30_000
+        )
+        headline = widget.locator(".dexkit-headline")
+        before = headline.inner_text()
+        # 13:00 to 15:00 of the sample's 10:00-16:00 buckets: the scripted incident
+        drag_across(page, timeline, 0.5, 5 / 6)
+        page.wait_for_function(
+            "before => document.querySelector('.dexkit-explorer .dexkit-headline')"
+            ".innerText !== before",
+            arg=before,
+            timeout=30_000,
+        )
+        widget.locator(".dexkit-use-incident").click()
+        page.wait_for_function(
+            "() => document.querySelector('.dexkit-explorer .dexkit-incident')"
+            ".innerText.includes('Incident:')",
+            timeout=30_000,
+        )
+        bars = widget.locator(".dexkit-devices-chart svg .mark-rect path")
+        for i in range(bars.count()):
+            box = bars.nth(i).bounding_box()
+            if box is not None and box["width"] > 2:
+                bars.nth(i).click()
+                break
+        widget.locator(".dexkit-device-chart svg").first.wait_for(state="attached", timeout=30_000)
+        page.wait_for_timeout(1_000)  # let every chart finish its redraw
+        _check_no_errors(page, "linked")
+        page.add_style_tag(content=".Toastify { display: none !important; }")
+        page.mouse.move(5, 5)  # no tooltip over the picture
+        widget.scroll_into_view_if_needed()
+        widget.screenshot(path=str(out))
+        page.close()
+
+
 def report(browser: Browser, tmp: Path, out: Path) -> None:
     """The report of `dexkit demo`; its top once every chart is drawn."""
     html = tmp / "demo.html"
@@ -160,7 +214,7 @@ def _check_no_errors(page: Page, name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Regenerate the README's PNGs (overview, explorer, report) offline, "
+        description="Regenerate the README's PNGs (overview, explorer, linked, report) offline, "
         "from the real notebooks and the real demo report, in headless Chromium."
     )
     parser.add_argument(
@@ -169,14 +223,22 @@ def main(argv: list[str] | None = None) -> int:
         default=NOTEBOOKS.parent / "docs" / "images",
         help="directory to write the PNGs into (default: docs/images)",
     )
+    parser.add_argument(
+        "shots", nargs="*", help="which pictures to make: overview, explorer, linked, report"
+    )
     args = parser.parse_args(argv)
+    unknown = set(args.shots) - {"overview", "explorer", "linked", "report"}
+    if unknown:
+        parser.error(f"no such picture: {', '.join(sorted(unknown))}")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dexkit-shots-") as name, sync_playwright() as p:
         tmp = Path(name)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            for shot in (overview, explorer, report):
+            for shot in (overview, explorer, linked, report):
+                if args.shots and shot.__name__ not in args.shots:
+                    continue
                 path = out / f"{shot.__name__}.png"
                 work = tmp / shot.__name__
                 work.mkdir()

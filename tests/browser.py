@@ -134,3 +134,42 @@ def run_all_cells(page: Any, base: str, token: str, notebook: str) -> None:
     )
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def drag_across(page: Any, target: Any, start: float, end: float) -> None:
+    """Drag the mouse across ``target`` (a Playwright locator) from ``start`` to ``end``, as
+    fractions of its width, at its vertical middle: a brush on a Vega chart."""
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    if box is None:
+        raise RuntimeError("the element to drag across is not on the page")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        fraction = start + (end - start) * step / 10
+        page.mouse.move(box["x"] + box["width"] * fraction, y)
+    page.mouse.up()
+
+
+def kernel_eval(state: Path, expression: str, timeout: float = 30) -> str:
+    """Evaluate ``expression`` in the (only) kernel of the JupyterLab whose state is in
+    ``state`` (see :func:`jupyter_lab`), through its connection file; return its repr."""
+    from jupyter_client import BlockingKernelClient
+
+    (connection,) = (state / "runtime").glob("kernel-*.json")
+    client = BlockingKernelClient(connection_file=str(connection))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=timeout)
+        reply = client.execute_interactive(
+            "", user_expressions={"out": expression}, timeout=timeout, store_history=False
+        )
+    finally:
+        client.stop_channels()
+    result = reply["content"]["user_expressions"]["out"]
+    if result.get("status") != "ok":
+        raise RuntimeError(f"{expression}: {result.get('ename')}: {result.get('evalue')}")
+    text: str = result["data"]["text/plain"]
+    return text

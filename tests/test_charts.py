@@ -609,3 +609,48 @@ def test_mistakes_raise_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         call(small)
+
+
+def _params(chart: alt.TopLevelMixin) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in chart.to_dict().get("params", [])}
+
+
+def test_time_axes_pan_and_zoom(small: pl.DataFrame) -> None:
+    for chart in (
+        charts.timeline_chart(small, "estimated_loss_pct", by="colo"),
+        charts.timeline_chart(small, incident=("2026-11-18 13:00", "2026-11-18 15:00")),
+        charts.adoption_chart(small),
+        charts.heatmap_chart(small, "estimated_loss_pct"),
+    ):
+        zoom = _params(chart)["zoom"]
+        assert zoom["bind"] == "scales"
+        assert zoom["select"] == {"type": "interval", "encodings": ["x"]}
+
+
+def test_legends_are_clickable(small: pl.DataFrame) -> None:
+    compared = health.compare_windows(
+        small,
+        ("2026-11-18 10:00", "2026-11-18 13:00"),
+        ("2026-11-18 13:00", "2026-11-18 15:00"),
+        by="colo",
+    )
+    for chart, field in (
+        (charts.status_chart(small), "status"),
+        (charts.timeline_chart(small, "estimated_loss_pct", by="colo"), "group"),
+        (charts.adoption_chart(small), "version"),
+        (charts.colo_map(small), "health"),
+        (charts.compare_chart(compared), "metric_label"),
+    ):
+        legend = _params(chart)["legend"]
+        assert legend["bind"] == "legend"
+        assert legend["select"] == {"type": "point", "fields": [field]}
+        spec = chart.to_dict()
+        layers = spec.get("layer", [spec])
+        faded = [
+            layer["encoding"]["opacity"]
+            for layer in layers
+            if "opacity" in layer.get("encoding", {})
+        ]
+        assert faded
+        assert faded[0]["condition"]["param"] == "legend"
+        assert faded[0]["value"] == 0.15
