@@ -83,6 +83,7 @@ _S_OFFLINE: Final = 0x5EED_0FF1
 _S_STATUS: Final = 0x5EED_57A7
 _S_NET: Final = 0x5EED_4E7
 _S_ACCOUNT: Final = 0x5EED_ACC7
+_S_FLICKER: Final = 0x5EED_F11C
 
 
 def _mix(*parts: int) -> int:
@@ -1126,7 +1127,8 @@ class Fleet:
         if incident is not None and self._window[0] <= t < self._window[1]:
             colo_hit = colo_code == incident.colo
             cpu_hit = d.platform == incident.platform and d.version == incident.version
-        u = rng.random()
+        rng.random()  # drawn, not used: the flicker below is a hash, so that it can be counted
+        u = _unit(seed, index, bucket, _S_FLICKER)
         if status == "connected":
             if u < 0.01 or (colo_hit and u < 0.07):
                 status = "connecting"
