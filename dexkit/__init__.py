@@ -47,6 +47,7 @@ from dexkit.health import (
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
+from dexkit.store import default_store
 from dexkit.widgets import explore
 
 __version__ = "0.1.0"
@@ -84,6 +85,7 @@ __all__ = [
     "compare_counts",
     "compare_windows",
     "dataset",
+    "default_store",
     "explore",
     "flatten",
     "health",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ import orjson
 from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
 from dexkit.errors import ConfigError
 
-__all__ = ["MANIFEST", "Chunk", "PageStore", "split"]
+__all__ = ["MANIFEST", "STORE_ENV", "Chunk", "PageStore", "default_store", "split", "store_root"]
+
+#: The environment variable that moves every default page store (see :func:`store_root`).
+STORE_ENV = "DEXKIT_STORE"
 
 #: The manifest's file name (``read_pages`` skips it).
 MANIFEST = "manifest.json"
@@ -97,6 +101,108 @@ def split(query: Query, *, now: datetime, size: timedelta = timedelta(hours=1)) 
             chunks.append(Chunk(f"{query.source}/{name}", query.with_window(lo, hi), closed))
         at = stop
     return chunks
+
+
+def store_root(account_id: str | None = None) -> Path:
+    """The directory under which dexkit keeps an account's page stores by default.
+
+    ``$DEXKIT_STORE/<account_id>`` when ``DEXKIT_STORE`` is set, else
+    ``<user cache dir>/dexkit/<account_id>`` (``~/.cache/dexkit/…`` on Linux,
+    ``~/Library/Caches/dexkit/…`` on macOS, ``%LOCALAPPDATA%\\dexkit\\Cache\\…`` on Windows).
+    Not the working directory: a notebook runs in ``notebooks/``, the command line wherever
+    it is typed, and both must find the same hours. One directory per account, so two accounts
+    never share pages. The account id comes from ``CLOUDFLARE_ACCOUNT_ID`` when not given.
+
+    Parameters
+    ----------
+    account_id
+        The Cloudflare account id (else ``CLOUDFLARE_ACCOUNT_ID``).
+
+    Raises
+    ------
+    ConfigError
+        No account id, or one that is not a plain name (letters, digits, ``-``, ``_``).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["DEXKIT_STORE"] = "/tmp/dexkit-stores"
+    >>> store_root("0a1b2c3d").as_posix()
+    '/tmp/dexkit-stores/0a1b2c3d'
+    >>> del os.environ["DEXKIT_STORE"]
+    """
+    account = account_id if account_id is not None else os.environ.get("CLOUDFLARE_ACCOUNT_ID")
+    if not account:
+        raise ConfigError(
+            "no account id for the default page store: pass account_id= or set "
+            "CLOUDFLARE_ACCOUNT_ID (or give the store's directory, into=)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", account):
+        raise ConfigError(
+            "the account id must be letters, digits, '-' or '_' (at most 64) to name a "
+            "page store directory"
+        )
+    base = os.environ.get(STORE_ENV)
+    if base:
+        return Path(base).expanduser() / account
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dexkit", appauthor=False)) / account
+
+
+def default_store(
+    source: str = "hourly",
+    *,
+    account_id: str | None = None,
+    per_page: int = 50,
+    sort_by: str | None = None,
+    **filters: str | None,
+) -> Path:
+    """The default page store of one query shape: ``store_root(account_id) / <shape>``.
+
+    A page store holds one query shape (source, filters, sort, page size), so each shape has
+    its own directory, named after it: ``hourly``, ``raw,colo=FRA``,
+    ``hourly,platform=windows,version=2025.10.186.0``. ``Client.fetch``, ``dexkit fetch`` and
+    ``dexkit report --source`` use it when no directory is given, and so do the notebooks:
+    what one of them fetched, the others read without a request.
+
+    Parameters
+    ----------
+    source
+        ``"last_seen"``, ``"hourly"`` or ``"raw"``.
+    account_id
+        The account (else ``CLOUDFLARE_ACCOUNT_ID``).
+    per_page, sort_by
+        As for ``Client.fetch`` (named in the directory only when not the defaults).
+    **filters
+        ``colo=``, ``platform=``, … (``None`` values are left out).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["DEXKIT_STORE"] = "/tmp/dexkit-stores"
+    >>> default_store("raw", account_id="0a1b2c3d", colo="FRA").as_posix()
+    '/tmp/dexkit-stores/0a1b2c3d/raw,colo=FRA'
+    >>> default_store("hourly", account_id="0a1b2c3d", version="../x").name
+    'hourly,version=..%2Fx'
+    >>> del os.environ["DEXKIT_STORE"]
+    """
+    from urllib.parse import quote
+
+    from dexkit._query import FILTERS, SOURCES
+
+    if source not in SOURCES:
+        raise ConfigError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ConfigError(f"unknown filter(s) {unknown}; known: {', '.join(FILTERS)}")
+    parts = [source]
+    parts += [f"{k}={quote(str(v), safe='')}" for k, v in sorted(filters.items()) if v is not None]
+    if sort_by is not None:
+        parts.append(f"sort_by={quote(sort_by, safe='')}")
+    if per_page != 50:
+        parts.append(f"per_page={per_page}")
+    return store_root(account_id) / ",".join(parts)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
