@@ -20,18 +20,31 @@ import gzip
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
 from dexkit.errors import ConfigError
 
-__all__ = ["MANIFEST", "STORE_ENV", "Chunk", "PageStore", "default_store", "split", "store_root"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "MANIFEST",
+    "STORE_ENV",
+    "Chunk",
+    "PageStore",
+    "cache_frame",
+    "default_store",
+    "read_window",
+    "split",
+    "store_root",
+]
 
 #: The environment variable that moves every default page store (see :func:`store_root`).
 STORE_ENV = "DEXKIT_STORE"
@@ -203,6 +216,93 @@ def default_store(
     if per_page != 50:
         parts.append(f"per_page={per_page}")
     return store_root(account_id) / ",".join(parts)
+
+
+def read_window(root: str | os.PathLike[str], start: datetime, end: datetime) -> pl.DataFrame:
+    """Read the records of ``[start, end)`` from a page store, without a request.
+
+    Only the chunks that overlap the window are read (for ``last_seen``, the snapshots that lie
+    inside it), then the records are cut to the window.
+
+    Parameters
+    ----------
+    root
+        The page store (``Client.fetch(into=...)``, :func:`default_store`).
+    start, end
+        The window (timezone-aware).
+
+    Raises
+    ------
+    ConfigError
+        No store there, or none of its chunks covers the window (fetch it first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dexkit.client import Client
+    >>> from dexkit.testing import FakeCloudflare
+    >>> end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    >>> store = tempfile.mkdtemp()
+    >>> with FakeCloudflare(devices=60, seed=1) as api:
+    ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+    ...     _ = client.fetch(end - timedelta(hours=3), end, source="hourly", into=store)
+    >>> read_window(store, end - timedelta(hours=2), end)["timestamp"].n_unique()
+    2
+    """
+    import polars as pl
+
+    from dexkit.frames import read_pages
+
+    folder = Path(root)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"no page store at {folder} (no {MANIFEST}): fetch into it first")
+    manifest = orjson.loads(path.read_bytes())
+    snapshot = manifest.get("shape", {}).get("source") == "last_seen"
+    bodies: list[bytes] = []
+    for key, entry in sorted(manifest.get("chunks", {}).items()):
+        query = entry.get("query", {})
+        lo, hi = datetime.fromisoformat(query["from"]), datetime.fromisoformat(query["to"])
+        inside = lo >= start and hi <= end if snapshot else lo < end and hi > start
+        if inside and entry.get("pages"):
+            bodies += [
+                gzip.decompress((folder / key / _page_name(n)).read_bytes()) for n in entry["pages"]
+            ]
+    if not bodies:
+        raise ConfigError(
+            f"the page store {folder} holds nothing of {start:%Y-%m-%d %H:%M} to "
+            f"{end:%Y-%m-%d %H:%M} UTC: fetch that window into it first"
+        )
+    frame = read_pages(bodies)
+    return frame.filter(pl.col("timestamp").is_between(start, end, closed="left"))
+
+
+def cache_frame(path: str | os.PathLike[str], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """Return the frame saved at ``path`` (Parquet), or ``make()`` it and save it there.
+
+    For answers that are not device pages (``/over-time`` counts of a closed window): a re-run
+    reads them back instead of asking again. Written atomically.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> path = Path(tempfile.mkdtemp()) / "over-time" / "day.parquet"
+    >>> cache_frame(path, lambda: pl.DataFrame({"n": [1]}))["n"].to_list()
+    [1]
+    >>> cache_frame(path, lambda: pl.DataFrame({"n": [2]}))["n"].to_list()  # not made again
+    [1]
+    """
+    import polars as pl
+
+    target = Path(path)
+    if target.is_file():
+        return pl.read_parquet(target)
+    frame = make()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    frame.write_parquet(part)
+    os.replace(part, target)
+    return frame
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
