@@ -75,10 +75,54 @@ def page_times(api: FakeCloudflare, source: str, **filters: str) -> tuple[int, f
     return pages, statistics.median(times), max(times)
 
 
+QUERIES = (
+    ("`last_seen`, 60 min (a snapshot)", "-60m", {"source": "last_seen"}),
+    ("`hourly`, 24 h", "-24h", {"source": "hourly"}),
+    ("`hourly`, 24 h, one colo (FRA)", "-24h", {"source": "hourly", "colo": "FRA"}),
+    ("`hourly`, 7 days", "-7d", {"source": "hourly"}),
+    ("`raw`, 24 h", "-24h", {"source": "raw"}),
+    ("`raw`, 7 days", "-7d", {"source": "raw"}),
+)
+
+
+def costs(sizes: list[int]) -> list[str]:
+    """The requests each source costs at each fleet size (``Client.plan``): table rows."""
+    plans: dict[str, list[str]] = {what: [] for what, _, _ in QUERIES}
+    for devices in sizes:
+        with FakeCloudflare(devices) as api:
+            client = Client(api.account_id, api.api_token, base_url=api.base_url)
+            for what, start, query in QUERIES:
+                plan = client.plan(start, **query)
+                seconds = plan.quota_seconds
+                if seconds < 90:
+                    time = f"{seconds:.0f} s"
+                elif seconds < 5400:
+                    time = f"{seconds / 60:.0f} min"
+                elif seconds < 172_800:
+                    time = f"{seconds / 3600:.1f} h"
+                else:
+                    time = f"{seconds / 86400:.1f} days"
+                plans[what].append(f"{plan.requests:,} ({time})")
+    head = " | ".join(f"{n:,} devices" for n in sizes)
+    rows = [f"| query | {head} |", "|---|" + "---:|" * len(sizes)]
+    rows += [f"| {what} | {' | '.join(cells)} |" for what, cells in plans.items()]
+    ones = " | ".join("1 (0.25 s)" for _ in sizes)
+    rows.append(f"| `/over-time`, up to 7 days (`counts_over_time`) | {ones} |")
+    rows.append(f"| `/live`, up to 60 min (`live_counts`) | {ones} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument(
+        "--costs", type=int, nargs="*", default=[1_000, 20_000, 100_000], help="fleet sizes"
+    )
     args = parser.parse_args()
+    if args.costs:
+        print("Requests (and the time they hold the 1,200 / 5 min quota) per query:\n")
+        print("\n".join(costs(args.costs)))
+        print()
     print("| devices | measure | value |")
     print("|---:|---|---:|")
     for devices in args.devices:

@@ -119,7 +119,7 @@ class LineProgress:
 
     def chunk_done(self, key: str, pages: int, records: int) -> None:
         """Write a line for a completed page-store chunk."""
-        self._write(f"{key} complete ({pages:,} pages, {records:,} records); {self._line()}")
+        self._write(f"{key} fetched ({pages:,} pages, {records:,} records); {self._line()}")
         self._last = time.monotonic()
 
     def close(self) -> None:

@@ -350,10 +350,11 @@ def _cheaper(
         seconds = (query.end - query.start).total_seconds()
         devices = max(1, round(total_count / max(1, math.ceil(seconds / step))))
         snapshot = math.ceil(devices / query.per_page)
-        out.append(
-            f"the fleet's current state: source='last_seen' over the last hour, one record a "
-            f"device (≈ {devices:,} devices: ≈ {snapshot:,} requests)"
-        )
+        if snapshot * 2 <= requests:
+            out.append(
+                f"the fleet's current state: source='last_seen' over the last hour, one record "
+                f"a device (≈ {devices:,} devices: ≈ {snapshot:,} requests)"
+            )
         if not filtered:
             out.append(
                 "fleet-level lines by status and mode per hour: client.counts_over_time() "
@@ -371,12 +372,7 @@ def _cheaper(
             "points at (one colo of 30 is a few per cent of the requests)"
         )
     if query.source in ("hourly", "raw"):
-        if into and stored < chunks:
-            out.append(
-                "the page store keeps every hour it fetches: a re-run costs 0 requests and a "
-                "window one hour longer costs only that hour"
-            )
-        elif not into:
+        if not into:
             out.append(
                 "client.fetch(..., into=dexkit.default_store(...)): a page store keeps every "
                 "hour it fetches, so a re-run costs 0 requests and a longer window only its "
