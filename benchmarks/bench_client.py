@@ -7,8 +7,8 @@ and reports the sustained request rate the server saw and the 429s it sent.
 
 A second table is the fleet at real size: a 20,000-device ``last_seen`` snapshot and a day of
 ``hourly`` records of one colo (FRA), fetched into a page store against the fake at 50 ms a
-response under a server-side limit scaled down from Cloudflare's 1,200 / 300 s to 100 / 10 s (the
-same shape, thirty times faster, so that it runs in minutes): requests spent against
+response under a server-side limit scaled down from Cloudflare's 1,200 / 300 s to 200 / 60 s (the
+same shape, five times faster, so that it runs in minutes): requests spent against
 ``ceil(records / 50)`` per chunk, the sustained rate against the limit, 429s, and wall time
 against the limiter's bound.
 
@@ -42,7 +42,7 @@ LATENCY = 0.05
 CONCURRENCY = 4
 LIMIT = (20, 5.0)
 FLEET = 20_000
-FLEET_LIMIT = (100, 10.0)
+FLEET_LIMIT = (200, 60.0)
 
 
 @contextmanager
