@@ -10,7 +10,7 @@ page's own records are generated (:meth:`Fleet._record`). Everything agrees with
 
 >>> from datetime import UTC, datetime, timedelta
 >>> from dexkit.synth import Fleet
->>> fleet = Fleet(300, seed=3)
+>>> fleet = Fleet(300, seed=3, countable=True)
 >>> index = FleetIndex(fleet)
 >>> start = datetime(2026, 11, 18, 10, tzinfo=UTC)
 >>> listing = index.listing("raw", start, start + timedelta(hours=2))
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dexkit.errors import ConfigError
 from dexkit.synth import (
     _BUCKET,
     _COLOS,
@@ -89,19 +90,27 @@ class FleetIndex:
     Parameters
     ----------
     fleet
-        The fleet. Its roster is built on first use (seconds at 100,000 devices).
+        A fleet built with ``countable=True``. Its roster is built on first use (seconds at
+        100,000 devices).
+
+    Raises
+    ------
+    ConfigError
+        The fleet is not countable (its status flickers come from each record's random stream).
 
     Examples
     --------
     >>> from datetime import UTC, datetime
     >>> from dexkit.synth import Fleet
-    >>> index = FleetIndex(Fleet(50, seed=1))
+    >>> index = FleetIndex(Fleet(50, seed=1, countable=True))
     >>> start = datetime(2026, 11, 18, 14, tzinfo=UTC)
     >>> index.listing("last_seen", start, start.replace(minute=30), {"colo": "XXX"}).total
     0
     """
 
     def __init__(self, fleet: Fleet) -> None:
+        if not fleet.countable:
+            raise ConfigError("FleetIndex needs a fleet built with countable=True")
         self.fleet = fleet
         self._lock = threading.Lock()
         self._ready = False

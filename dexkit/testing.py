@@ -235,7 +235,9 @@ class FakeCloudflare:
     incident
         A :class:`dexkit.synth.Incident` for the fleet, or ``None``.
     fleet
-        Serve this fleet instead (any object with ``records(source, start, end)``).
+        Serve this fleet instead (any object with ``records(source, start, end)``). A
+        :class:`dexkit.synth.Fleet` built with ``countable=True`` (as the default one is) is
+        served page by page from an index; any other builds each listing whole.
     port
         Port to listen on; 0 (the default) picks a free one.
     account_id, api_token, email, api_key
@@ -300,10 +302,10 @@ class FakeCloudflare:
         if fleet is None:
             from dexkit.synth import Fleet
 
-            fleet = Fleet(devices, seed=seed, incident=incident)
+            fleet = Fleet(devices, seed=seed, incident=incident, countable=True)
         self.fleet: _Fleet = fleet
         self._index: Any = None
-        if type(fleet).__module__ == "dexkit.synth":
+        if getattr(fleet, "countable", False) and type(fleet).__module__ == "dexkit.synth":
             from dexkit._fleetindex import FleetIndex
 
             # pages, totals and aggregates in time proportional to the page, not the window
