@@ -337,7 +337,7 @@ class Plan:
 
 
 def _cheaper(
-    query: Query, total_count: int | None, requests: int, *, chunks: int, stored: int, into: bool
+    query: Query, total_count: int | None, requests: int, *, into: bool
 ) -> tuple[str, ...]:
     """Name the cheaper ways to what ``query`` asks, from the query alone (no request)."""
     out: list[str] = []
@@ -1043,9 +1043,7 @@ class Client:
             source=query.source,
             chunks=chunks + stored,
             stored=stored,
-            cheaper=_cheaper(
-                query, total_count, requests, chunks=chunks + stored, stored=stored, into=into
-            ),
+            cheaper=_cheaper(query, total_count, requests, into=into),
         )
 
     # -- devices ----------------------------------------------------------------------------
