@@ -49,6 +49,9 @@ __all__ = ["FleetIndex", "Listing"]
 _U64 = np.uint64
 _MASK = (1 << 64) - 1
 _NEVER = np.int64(1 << 62)
+#: Per-bucket columns kept (one byte a device each: about 100 MB at 100,000 devices), enough
+#: for the kinds of every block of a 7-day window.
+_COLUMNS = 1024
 #: Status codes, in the order of the thresholds of ``Fleet._record``.
 STATUSES = ("connected", "disconnected", "paused", "connecting")
 _STATIC = ("platform", "mode", "version")
@@ -172,7 +175,7 @@ class FleetIndex:
         value = make(block)
         with self._lock:
             self._columns[key] = value
-            while len(self._columns) > 4096:
+            while len(self._columns) > _COLUMNS:
                 self._columns.popitem(last=False)
         return value
 
@@ -210,9 +213,10 @@ class FleetIndex:
         """The status code (index into :data:`STATUSES`) of each device's record in ``bucket``."""
         seed = self.fleet.seed
 
-        def make(block: int) -> Ints:
+        def make(block: int) -> npt.NDArray[np.int8]:
             u = _unit((seed, self.index, block, _S_STATUS), self.n)
-            return np.asarray(np.searchsorted(np.array([0.905, 0.95, 0.985]), u, side="right"))
+            cut = np.searchsorted(np.array([0.905, 0.95, 0.985]), u, side="right")
+            return np.asarray(cut, dtype=np.int8)
 
         status = np.array(self._block("status", bucket, 6, make), dtype=np.int64)
         u = _unit((seed, self.index, bucket, _S_FLICKER), self.n)
