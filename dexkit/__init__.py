@@ -48,6 +48,7 @@ from dexkit.inputs import load, sample_dir
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
+from dexkit.store import default_store
 from dexkit.widgets import explore
 
 __version__ = "0.1.0"
@@ -85,6 +86,7 @@ __all__ = [
     "compare_counts",
     "compare_windows",
     "dataset",
+    "default_store",
     "explore",
     "flatten",
     "health",

@@ -164,7 +164,14 @@ def _add_fetch(commands: Any) -> None:
     )
     parser.add_argument("start", help="start of the window, e.g. -90m (ago) or 2026-11-18T13:00Z")
     parser.add_argument("end", nargs="?", default=None, help="end of the window (default: now)")
-    parser.add_argument("--into", required=True, metavar="DIR", help="the page store directory")
+    parser.add_argument(
+        "--into",
+        default=None,
+        metavar="DIR",
+        help="the page store directory (default: the query's store under $DEXKIT_STORE or the "
+        "user cache directory, per account; the notebooks and `dexkit report --source` find "
+        "it there)",
+    )
     parser.add_argument(
         "--source",
         choices=("last_seen", "hourly", "raw"),
@@ -188,7 +195,9 @@ def _add_fetch(commands: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from dexkit.client import API_BASE, Client
+    from dexkit.client import API_BASE, Client, budget_advice
+    from dexkit.errors import BudgetError
+    from dexkit.store import default_store
 
     client = Client(
         base_url=os.environ.get("CLOUDFLARE_BASE_URL") or API_BASE,
@@ -207,12 +216,27 @@ def _run_fetch(args: argparse.Namespace) -> int:
         "per_page": args.per_page,
     }
     chunk = timedelta(minutes=args.chunk_minutes)
-    if args.plan:
-        print(client.plan(args.start, args.end, chunk=chunk, **query))
-        return 0
-    summary = client.fetch(
-        args.start, args.end, into=args.into, sort_by=args.sort_by, chunk=chunk, **query
-    )
+    into = args.into
+    if into is None:
+        filters = {k: v for k, v in query.items() if k not in ("source", "per_page")}
+        into = default_store(
+            args.source,
+            account_id=client.account_id,
+            per_page=args.per_page,
+            sort_by=args.sort_by,
+            **filters,
+        )
+    try:
+        if args.plan:
+            print(client.plan(args.start, args.end, chunk=chunk, into=into, **query))
+            return 0
+        summary = client.fetch(
+            args.start, args.end, into=into, sort_by=args.sort_by, chunk=chunk, **query
+        )
+    except BudgetError as exc:
+        if exc.plan is None:
+            return _fail(str(exc).replace("max_requests=", "--max-requests "))
+        return _fail(budget_advice(exc.plan, args.max_requests, cli=True))
     print(summary)
     return 0
 
@@ -233,8 +257,23 @@ def _add_report(commands: Any) -> None:
         epilog="Times: ISO 8601, e.g. 2026-11-18T13:00Z (naive times are UTC).",
     )
     parser.add_argument(
-        "input", metavar="INPUT", help="page store, pages directory or glob, or dataset"
+        "input",
+        metavar="INPUT",
+        nargs="?",
+        default=None,
+        help="page store, pages directory or glob, or dataset (default: the store of --source "
+        "and the filters that `dexkit fetch` fills, for CLOUDFLARE_ACCOUNT_ID)",
     )
+    parser.add_argument(
+        "--source",
+        choices=("last_seen", "hourly", "raw"),
+        default=None,
+        help="without INPUT: read the default page store of this source (and filters)",
+    )
+    for name in ("colo", "device-id", "mode", "platform", "status", "version"):
+        parser.add_argument(
+            f"--{name}", default=None, help=f"without INPUT: the store filtered by {name}"
+        )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write")
     parser.add_argument(
         "--incident",
@@ -262,7 +301,20 @@ def _add_report(commands: Any) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from dexkit.report import read_input, write_report
 
-    frame, provenance = read_input(args.input)
+    source = args.input
+    if source is None:
+        from dexkit.store import default_store
+
+        if args.source is None:
+            return _fail("give INPUT (a page store, pages or a dataset) or --source")
+        names = ("colo", "device_id", "mode", "platform", "status", "version")
+        source = default_store(args.source, **{n: getattr(args, n) for n in names})
+        if not (source / "manifest.json").is_file():
+            return _fail(
+                f"no page store at {source}: fill it with `dexkit fetch START --source "
+                f"{args.source}` and the same filters"
+            )
+    frame, provenance = read_input(source)
     path = write_report(
         frame,
         args.output,

@@ -48,6 +48,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from dexkit._progress import bar as progress_bar
 from dexkit._query import Query, TimeLike, build, parse_time
 from dexkit._ratelimit import RateLimiter
 from dexkit.errors import (
@@ -65,7 +66,7 @@ from dexkit.errors import (
     TransportError,
 )
 from dexkit.frames import read_pages
-from dexkit.store import Chunk, PageStore, split
+from dexkit.store import Chunk, PageStore, default_store, split
 
 __all__ = ["API_BASE", "Client", "FetchSummary", "Plan", "compare_counts"]
 
@@ -249,7 +250,7 @@ def _credentials(
 
 @dataclass(frozen=True)
 class Plan:
-    """What a device-list query costs, found with one request (see :meth:`Client.plan`).
+    """What a device-list query costs, in requests, time and quota (see :meth:`Client.plan`).
 
     Attributes
     ----------
@@ -262,7 +263,8 @@ class Plan:
     pages
         Pages the query spans.
     requests
-        Requests a fetch needs (pages, plus one per extra chunk of a page store).
+        Requests a fetch needs (pages, plus one per extra chunk of a page store; 0 when a page
+        store holds every chunk already).
     seconds
         Estimated duration: pages × latency / concurrency, or the rate limit if slower.
     latency
@@ -271,6 +273,12 @@ class Plan:
         Requests in flight at once.
     rate_limit
         ``(requests, seconds)`` of the limiter.
+    source
+        The query's ``source``.
+    chunks, stored
+        Chunks of a page store's window, and how many of them the store holds already.
+    cheaper
+        Cheaper ways to the same answer, one sentence each (empty when none applies).
     """
 
     query: str
@@ -282,15 +290,100 @@ class Plan:
     latency: float
     concurrency: int
     rate_limit: tuple[int, float]
+    source: str = "last_seen"
+    chunks: int = 1
+    stored: int = 0
+    cheaper: tuple[str, ...] = ()
+
+    @property
+    def quota_share(self) -> float:
+        """The requests as a multiple of the rate limit's window (1.0: a whole window's quota)."""
+        return self.requests / self.rate_limit[0]
+
+    @property
+    def quota_seconds(self) -> float:
+        """How long the requests hold the account's quota: requests / limit × window."""
+        limit, period = self.rate_limit
+        return self.requests / limit * period
 
     def __str__(self) -> str:
         records = "an unknown number of" if self.total_count is None else f"{self.total_count:,}"
         limit, period = self.rate_limit
-        return (
-            f"{records} records in {self.pages:,} page(s) of {self.per_page}: "
-            f"{self.requests:,} request(s), about {_duration(self.seconds)} with "
-            f"{self.concurrency} in flight under {limit} requests / {period:g} s"
+        window = _duration(period)
+        lines = [self.query, f"  {records} records in {self.pages:,} page(s) of {self.per_page}"]
+        if self.stored:
+            lines.append(
+                f"  {self.stored} of {self.chunks} chunk(s) are in the page store already: "
+                "only the others are requested"
+            )
+        if self.requests == 0:
+            lines.append("  0 requests: the page store holds the whole window")
+        else:
+            share = self.quota_share
+            lines.append(
+                f"  {self.requests:,} request(s) ≈ {_duration(self.quota_seconds)} at "
+                f"{limit:,} per {window} ({share:.0%} of the {window} quota"
+                if share < 1
+                else f"  {self.requests:,} requests ≈ {_duration(self.quota_seconds)} at "
+                f"{limit:,} per {window} ({share:.1f}× the {window} quota"
+            )
+            lines[-1] += (
+                f"; this client: about {_duration(self.seconds)} with {self.concurrency} in flight)"
+            )
+        if self.cheaper:
+            lines.append("  cheaper ways to the same answer:")
+            lines.extend(f"  - {way}" for way in self.cheaper)
+        return "\n".join(lines)
+
+
+def _cheaper(
+    query: Query, total_count: int | None, requests: int, *, into: bool
+) -> tuple[str, ...]:
+    """Name the cheaper ways to what ``query`` asks, from the query alone (no request)."""
+    out: list[str] = []
+    if requests <= 1:
+        return ()
+    filtered = bool(query.filters)
+    hours = max((query.end - query.start).total_seconds() / 3600, 1 / 6)
+    if query.source in ("hourly", "raw") and total_count:
+        step = 600 if query.source == "raw" else 3600  # one record a device a step
+        seconds = (query.end - query.start).total_seconds()
+        devices = max(1, round(total_count / max(1, math.ceil(seconds / step))))
+        snapshot = math.ceil(devices / query.per_page)
+        if snapshot * 2 <= requests:
+            out.append(
+                f"the fleet's current state: source='last_seen' over the last hour, one record "
+                f"a device (≈ {devices:,} devices: ≈ {snapshot:,} requests)"
+            )
+        if not filtered:
+            out.append(
+                "fleet-level lines by status and mode per hour: client.counts_over_time() "
+                "(/over-time), 1 request for up to 7 days; the current counts by colo, "
+                "platform and version: client.live_counts() (/live), 1 request"
+            )
+    if query.source == "raw" and total_count:
+        out.append(
+            f"source='hourly' instead of 'raw': one record a device an hour instead of six "
+            f"(≈ {math.ceil(requests / 6):,} requests)"
         )
+    if not filtered and query.source in ("hourly", "raw"):
+        out.append(
+            "a filter (colo=, platform=, version=, device_id=): only the slice the question "
+            "points at (one colo of 30 is a few per cent of the requests)"
+        )
+    if query.source in ("hourly", "raw"):
+        if not into:
+            out.append(
+                "client.fetch(..., into=dexkit.default_store(...)): a page store keeps every "
+                "hour it fetches, so a re-run costs 0 requests and a longer window only its "
+                "new hours"
+            )
+        if hours >= 24 or requests > 1200:
+            out.append(
+                "a Logpush archive of the dex_device_state_events dataset, if the account "
+                "ships one: the same records from your own bucket, 0 API requests"
+            )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -424,11 +517,9 @@ class _Session:
         )
         self.requests = 0
         self.records = 0
-        from tqdm.auto import tqdm  # imported when a session starts: `import dexkit` stays light
-
-        self.bar = tqdm(
-            total=None, unit="page", desc=desc, disable=not progress, dynamic_ncols=True, leave=True
-        )
+        # a notebook bar, a terminal bar with ETA, or a line per tenth/chunk when not a TTY;
+        # tqdm is imported when a session starts: `import dexkit` stays light
+        self.bar = progress_bar(desc, enabled=progress)
 
     async def __aenter__(self) -> _Session:
         return self
@@ -691,7 +782,9 @@ class Client:
         Budget of one call: a query that needs more requests raises
         :class:`~dexkit.BudgetError` with its plan before spending them.
     progress
-        Show a progress bar (``tqdm.auto``: a widget in notebooks, a line in terminals).
+        Show progress: tqdm's notebook bar in a Jupyter kernel, its text bar with an ETA in a
+        terminal, and where stderr is not a terminal (cron, CI, captured output) a line at each
+        tenth of the pages and each completed page-store chunk instead of redraws.
     transport
         An ``httpx.AsyncBaseTransport`` to send requests through (for tests).
 
@@ -924,9 +1017,17 @@ class Client:
         )
 
     def _make_plan(
-        self, query: Query, total_count: int | None, pages: int, chunks: int, latency: float
+        self,
+        query: Query,
+        total_count: int | None,
+        pages: int,
+        chunks: int,
+        latency: float,
+        *,
+        stored: int = 0,
+        into: bool = False,
     ) -> Plan:
-        requests = max(1, pages + max(0, chunks - 1))
+        requests = 0 if chunks == 0 else max(1, pages + chunks - 1)
         by_latency = latency * math.ceil(requests / self.concurrency)
         by_limit = max((math.ceil(requests / n) - 1) * p for n, p in self._limiter.windows)
         return Plan(
@@ -935,10 +1036,14 @@ class Client:
             per_page=query.per_page,
             pages=pages,
             requests=requests,
-            seconds=max(by_latency, by_limit + latency),
+            seconds=max(by_latency, by_limit + latency) if requests else 0.0,
             latency=latency,
             concurrency=self.concurrency,
             rate_limit=self.rate_limit,
+            source=query.source,
+            chunks=chunks + stored,
+            stored=stored,
+            cheaper=_cheaper(query, total_count, requests, into=into),
         )
 
     # -- devices ----------------------------------------------------------------------------
@@ -1178,6 +1283,7 @@ class Client:
         version: str | None = None,
         per_page: int = 50,
         chunk: timedelta | None = None,
+        into: str | os.PathLike[str] | None = None,
     ) -> Plan:
         """Async twin of :meth:`plan`."""
         filters = {
@@ -1191,17 +1297,30 @@ class Client:
         query = self._query(
             start, end, source=source, per_page=per_page, sort_by=None, filters=filters
         )
-        parts = (
-            [query]
-            if chunk is None
-            else [c.query for c in split(query, now=datetime.now(UTC), size=chunk)]
-        )
+        if into is not None and chunk is None:
+            chunk = timedelta(hours=1)  # what fetch() stores by default
+        chunks = None if chunk is None else split(query, now=datetime.now(UTC), size=chunk)
+        stored = 0
+        if chunks is not None and into is not None:
+            store = PageStore(into, query.shape())
+            todo = [c for c in chunks if not store.complete(c)]
+            stored = len(chunks) - len(todo)
+            if not todo:  # the store holds the whole window: nothing to ask
+                count = sum(store.records(c) for c in chunks)
+                pages = sum(store.page_count(c) for c in chunks)
+                plan = self._make_plan(query, count, pages, 0, 0.0, stored=stored, into=True)
+                log.info("plan: %s", plan)
+                return plan
+            chunks = todo
         # a page store widens hourly/raw windows to whole chunks: plan what it will fetch
+        parts = [query] if chunks is None else [c.query for c in chunks]
         span = query.with_window(parts[0].start, parts[-1].end)
         async with self._session(False, "dexkit plan") as s:
-            return await self._plan(s, span, len(parts))
+            return await self._plan(s, span, len(parts), stored=stored, into=into is not None)
 
-    async def _plan(self, s: _Session, query: Query, chunks: int = 1) -> Plan:
+    async def _plan(
+        self, s: _Session, query: Query, chunks: int = 1, *, stored: int = 0, into: bool = False
+    ) -> Plan:
         started = time.perf_counter()
         _, doc = await s.get(self._path("devices"), query.params(1), page=1)
         latency = time.perf_counter() - started
@@ -1210,7 +1329,9 @@ class Client:
         pages = _int(info, "total_pages")
         if pages is None:
             pages = math.ceil(total_count / query.per_page) if total_count is not None else 1
-        plan = self._make_plan(query, total_count, max(pages, 1), chunks, latency)
+        plan = self._make_plan(
+            query, total_count, max(pages, 1), chunks, latency, stored=stored, into=into
+        )
         log.info("plan: %s", plan)
         return plan
 
@@ -1228,14 +1349,20 @@ class Client:
         version: str | None = None,
         per_page: int = 50,
         chunk: timedelta | None = None,
+        into: str | os.PathLike[str] | None = None,
     ) -> Plan:
-        """Say what a device-list query costs, spending one request.
+        """Say what a device-list query costs in requests, time and quota, spending one request.
 
-        Takes the arguments of :meth:`devices`, and ``chunk``, the chunk size of a page store:
-        the plan then covers the window as :meth:`fetch` stores it (``hourly`` and ``raw``
-        widened to whole chunks; each extra chunk costs up to one more request). The plan gives
-        the records, pages and requests the query needs and how long fetching them takes with
-        this client's concurrency, under its rate limit.
+        Takes the arguments of :meth:`devices`, plus ``chunk``, the chunk size of a page store,
+        and ``into``, a page store: the plan then covers the window as :meth:`fetch` stores it
+        (``hourly`` and ``raw`` widened to whole chunks, each extra chunk up to one more
+        request) and leaves out the chunks the store holds already; when it holds them all, the
+        plan costs no request and says 0. The plan gives the records, pages and requests, the
+        time they hold the account's quota (requests / limit × window: 9,600 requests are
+        40 min at 1,200 per 5 min), the share of one window's quota, how long this client takes,
+        and the cheaper ways to the same answer that apply (``hourly`` instead of ``raw``, a
+        filter, ``/over-time`` and ``/live`` for fleet-level lines, a page store, a Logpush
+        archive).
 
         Examples
         --------
@@ -1247,8 +1374,9 @@ class Client:
         >>> plan.pages, plan.requests, 100 < plan.total_count <= 120
         (3, 3, True)
         >>> print(plan)  # doctest: +ELLIPSIS
-        1... records in 3 page(s) of 50: 3 request(s), about 0... s with 4 in flight
-        under 1200 requests / 300 s
+        source='last_seen', ...
+          1... records in 3 page(s) of 50
+          3 request(s) ≈ 0.8 s at 1,200 per 5 min (0% of the 5 min quota; this client: ...)
         """
         return _run(
             self.aplan(
@@ -1263,6 +1391,7 @@ class Client:
                 version=version,
                 per_page=per_page,
                 chunk=chunk,
+                into=into,
             )
         )
 
@@ -1273,7 +1402,7 @@ class Client:
         start: TimeLike,
         end: TimeLike | None = None,
         *,
-        into: str | os.PathLike[str],
+        into: str | os.PathLike[str] | None = None,
         source: str = "last_seen",
         colo: str | None = None,
         device_id: str | None = None,
@@ -1300,6 +1429,14 @@ class Client:
             start, end, source=source, per_page=per_page, sort_by=sort_by, filters=filters
         )
         now = datetime.now(UTC)
+        if into is None:
+            into = default_store(
+                query.source,
+                account_id=self.account_id,
+                per_page=query.per_page,
+                sort_by=query.sort_by,
+                **dict(query.filters),
+            )
         store = PageStore(into, query.shape())
         chunks = split(query, now=now, size=chunk)
         todo = [c for c in chunks if not store.complete(c)]
@@ -1310,7 +1447,7 @@ class Client:
             if len(todo) > 1 and budget is not None:
                 # one request over the span still to fetch says what the chunks will cost
                 span = query.with_window(todo[0].query.start, todo[-1].query.end)
-                plan = await self._plan(s, span, len(todo))
+                plan = await self._plan(s, span, len(todo), stored=len(done), into=True)
                 if plan.requests > budget:
                     raise _budget_error(plan, budget)
             single = budget if len(todo) == 1 else None
@@ -1352,6 +1489,7 @@ class Client:
             store.interrupted(chunk)
             raise
         store.finish(chunk, outcome.numbers, records=outcome.records, stop=outcome.stop)
+        s.bar.chunk_done(chunk.key, len(outcome.numbers), outcome.records)
         return outcome
 
     def fetch(
@@ -1359,7 +1497,7 @@ class Client:
         start: TimeLike,
         end: TimeLike | None = None,
         *,
-        into: str | os.PathLike[str],
+        into: str | os.PathLike[str] | None = None,
         source: str = "last_seen",
         colo: str | None = None,
         device_id: str | None = None,
@@ -1382,7 +1520,10 @@ class Client:
         a complete chunk is never fetched again, so a notebook re-run over an overlapping window
         fetches only what is new. Read the store offline with ``dexkit.read_pages(into)``.
 
-        Takes the arguments of :meth:`devices`, plus ``into`` and ``chunk``.
+        Takes the arguments of :meth:`devices`, plus ``into`` and ``chunk``. Without ``into``
+        the pages go to the default store of the query's shape,
+        :func:`dexkit.default_store` (``$DEXKIT_STORE`` or the user cache directory, per
+        account), where the notebooks and ``dexkit fetch`` / ``dexkit report`` find them too.
 
         Returns
         -------
@@ -1608,14 +1749,43 @@ def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _budget_error(plan: Plan, budget: int) -> BudgetError:
-    return BudgetError(
-        f"this query needs {plan.requests:,} requests, more than max_requests={budget:,} "
-        f"({plan}). Narrow it: add a filter (colo=, platform=, status=, version=, device_id=), "
-        "shorten the window, or use source='last_seen' (one record per device); or pass "
-        f"max_requests={plan.requests} to spend them",
-        plan=plan,
+def budget_advice(plan: Plan, budget: int, *, cli: bool = False) -> str:
+    """Say why ``plan`` exceeds ``budget`` and how to fix it, in Python's or the CLI's terms.
+
+    Parameters
+    ----------
+    plan
+        The refused plan (``BudgetError.plan``).
+    budget
+        The ``max_requests`` in force.
+    cli
+        Name ``--max-requests`` and the ``--colo``-style flags instead of keywords.
+
+    Examples
+    --------
+    >>> plan = Plan("raw", 96_000, 50, 1920, 1920, 1.0, 0.1, 4, (1200, 300.0), source="raw")
+    >>> print(budget_advice(plan, 1000, cli=True).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    this query needs 1,920 requests, more than --max-requests 1,000: narrow it, or pass
+    --max-requests 1920 to spend them
+    """
+    if cli:
+        limit = f"--max-requests {budget:,}"
+        flags = "--colo, --platform, --status, --version, --device-id"
+        snapshot, spend = "--source last_seen", f"--max-requests {plan.requests}"
+    else:
+        limit = f"max_requests={budget:,}"
+        flags = "colo=, platform=, status=, version=, device_id="
+        snapshot, spend = "source='last_seen'", f"max_requests={plan.requests}"
+    return (
+        f"this query needs {plan.requests:,} requests, more than {limit}: narrow it, or pass "
+        f"{spend} to spend them\n{plan}\n"
+        f"  narrow it: add a filter ({flags}), shorten the window, or use {snapshot} "
+        "(one record per device)"
     )
+
+
+def _budget_error(plan: Plan, budget: int) -> BudgetError:
+    return BudgetError(budget_advice(plan, budget), plan=plan)
 
 
 def compare_counts(live: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:

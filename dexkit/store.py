@@ -18,19 +18,36 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
 from dexkit.errors import ConfigError
 
-__all__ = ["MANIFEST", "Chunk", "PageStore", "split"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "MANIFEST",
+    "STORE_ENV",
+    "Chunk",
+    "PageStore",
+    "cache_frame",
+    "default_store",
+    "read_window",
+    "split",
+    "store_root",
+]
+
+#: The environment variable that moves every default page store (see :func:`store_root`).
+STORE_ENV = "DEXKIT_STORE"
 
 #: The manifest's file name (``read_pages`` skips it).
 MANIFEST = "manifest.json"
@@ -97,6 +114,195 @@ def split(query: Query, *, now: datetime, size: timedelta = timedelta(hours=1)) 
             chunks.append(Chunk(f"{query.source}/{name}", query.with_window(lo, hi), closed))
         at = stop
     return chunks
+
+
+def store_root(account_id: str | None = None) -> Path:
+    """The directory under which dexkit keeps an account's page stores by default.
+
+    ``$DEXKIT_STORE/<account_id>`` when ``DEXKIT_STORE`` is set, else
+    ``<user cache dir>/dexkit/<account_id>`` (``~/.cache/dexkit/…`` on Linux,
+    ``~/Library/Caches/dexkit/…`` on macOS, ``%LOCALAPPDATA%\\dexkit\\Cache\\…`` on Windows).
+    Not the working directory: a notebook runs in ``notebooks/``, the command line wherever
+    it is typed, and both must find the same hours. One directory per account, so two accounts
+    never share pages. The account id comes from ``CLOUDFLARE_ACCOUNT_ID`` when not given.
+
+    Parameters
+    ----------
+    account_id
+        The Cloudflare account id (else ``CLOUDFLARE_ACCOUNT_ID``).
+
+    Raises
+    ------
+    ConfigError
+        No account id, or one that is not a plain name (letters, digits, ``-``, ``_``).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["DEXKIT_STORE"] = "/tmp/dexkit-stores"
+    >>> store_root("0a1b2c3d").as_posix()
+    '/tmp/dexkit-stores/0a1b2c3d'
+    >>> del os.environ["DEXKIT_STORE"]
+    """
+    account = account_id if account_id is not None else os.environ.get("CLOUDFLARE_ACCOUNT_ID")
+    if not account:
+        raise ConfigError(
+            "no account id for the default page store: pass account_id= or set "
+            "CLOUDFLARE_ACCOUNT_ID (or give the store's directory, into=)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", account):
+        raise ConfigError(
+            "the account id must be letters, digits, '-' or '_' (at most 64) to name a "
+            "page store directory"
+        )
+    base = os.environ.get(STORE_ENV)
+    if base:
+        return Path(base).expanduser() / account
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dexkit", appauthor=False)) / account
+
+
+def default_store(
+    source: str = "hourly",
+    *,
+    account_id: str | None = None,
+    per_page: int = 50,
+    sort_by: str | None = None,
+    **filters: str | None,
+) -> Path:
+    """The default page store of one query shape: ``store_root(account_id) / <shape>``.
+
+    A page store holds one query shape (source, filters, sort, page size), so each shape has
+    its own directory, named after it: ``hourly``, ``raw,colo=FRA``,
+    ``hourly,platform=windows,version=2025.10.186.0``. ``Client.fetch``, ``dexkit fetch`` and
+    ``dexkit report --source`` use it when no directory is given, and so do the notebooks:
+    what one of them fetched, the others read without a request.
+
+    Parameters
+    ----------
+    source
+        ``"last_seen"``, ``"hourly"`` or ``"raw"``.
+    account_id
+        The account (else ``CLOUDFLARE_ACCOUNT_ID``).
+    per_page, sort_by
+        As for ``Client.fetch`` (named in the directory only when not the defaults).
+    **filters
+        ``colo=``, ``platform=``, … (``None`` values are left out).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["DEXKIT_STORE"] = "/tmp/dexkit-stores"
+    >>> default_store("raw", account_id="0a1b2c3d", colo="FRA").as_posix()
+    '/tmp/dexkit-stores/0a1b2c3d/raw,colo=FRA'
+    >>> default_store("hourly", account_id="0a1b2c3d", version="../x").name
+    'hourly,version=..%2Fx'
+    >>> del os.environ["DEXKIT_STORE"]
+    """
+    from urllib.parse import quote
+
+    from dexkit._query import FILTERS, SOURCES
+
+    if source not in SOURCES:
+        raise ConfigError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ConfigError(f"unknown filter(s) {unknown}; known: {', '.join(FILTERS)}")
+    parts = [source]
+    parts += [f"{k}={quote(str(v), safe='')}" for k, v in sorted(filters.items()) if v is not None]
+    if sort_by is not None:
+        parts.append(f"sort_by={quote(sort_by, safe='')}")
+    if per_page != 50:
+        parts.append(f"per_page={per_page}")
+    return store_root(account_id) / ",".join(parts)
+
+
+def read_window(root: str | os.PathLike[str], start: datetime, end: datetime) -> pl.DataFrame:
+    """Read the records of ``[start, end)`` from a page store, without a request.
+
+    Only the chunks that overlap the window are read (for ``last_seen``, the snapshots that lie
+    inside it), then the records are cut to the window.
+
+    Parameters
+    ----------
+    root
+        The page store (``Client.fetch(into=...)``, :func:`default_store`).
+    start, end
+        The window (timezone-aware).
+
+    Raises
+    ------
+    ConfigError
+        No store there, or none of its chunks covers the window (fetch it first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dexkit.client import Client
+    >>> from dexkit.testing import FakeCloudflare
+    >>> end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    >>> store = tempfile.mkdtemp()
+    >>> with FakeCloudflare(devices=60, seed=1) as api:
+    ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
+    ...     _ = client.fetch(end - timedelta(hours=3), end, source="hourly", into=store)
+    >>> read_window(store, end - timedelta(hours=2), end)["timestamp"].n_unique()
+    2
+    """
+    import polars as pl
+
+    from dexkit.frames import read_pages
+
+    folder = Path(root)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"no page store at {folder} (no {MANIFEST}): fetch into it first")
+    manifest = orjson.loads(path.read_bytes())
+    snapshot = manifest.get("shape", {}).get("source") == "last_seen"
+    bodies: list[bytes] = []
+    for key, entry in sorted(manifest.get("chunks", {}).items()):
+        query = entry.get("query", {})
+        lo, hi = datetime.fromisoformat(query["from"]), datetime.fromisoformat(query["to"])
+        inside = lo >= start and hi <= end if snapshot else lo < end and hi > start
+        if inside and entry.get("pages"):
+            bodies += [
+                gzip.decompress((folder / key / _page_name(n)).read_bytes()) for n in entry["pages"]
+            ]
+    if not bodies:
+        raise ConfigError(
+            f"the page store {folder} holds nothing of {start:%Y-%m-%d %H:%M} to "
+            f"{end:%Y-%m-%d %H:%M} UTC: fetch that window into it first"
+        )
+    frame = read_pages(bodies)
+    return frame.filter(pl.col("timestamp").is_between(start, end, closed="left"))
+
+
+def cache_frame(path: str | os.PathLike[str], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """Return the frame saved at ``path`` (Parquet), or ``make()`` it and save it there.
+
+    For answers that are not device pages (``/over-time`` counts of a closed window): a re-run
+    reads them back instead of asking again. Written atomically.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> path = Path(tempfile.mkdtemp()) / "over-time" / "day.parquet"
+    >>> cache_frame(path, lambda: pl.DataFrame({"n": [1]}))["n"].to_list()
+    [1]
+    >>> cache_frame(path, lambda: pl.DataFrame({"n": [2]}))["n"].to_list()  # not made again
+    [1]
+    """
+    import polars as pl
+
+    target = Path(path)
+    if target.is_file():
+        return pl.read_parquet(target)
+    frame = make()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    frame.write_parquet(part)
+    os.replace(part, target)
+    return frame
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

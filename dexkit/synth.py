@@ -85,6 +85,7 @@ _S_OFFLINE: Final = 0x5EED_0FF1
 _S_STATUS: Final = 0x5EED_57A7
 _S_NET: Final = 0x5EED_4E7
 _S_ACCOUNT: Final = 0x5EED_ACC7
+_S_FLICKER: Final = 0x5EED_F11C
 
 
 def _mix(*parts: int) -> int:
@@ -764,6 +765,12 @@ class Fleet:
     epoch
         The fleet's reference "now" (timezone-aware; :data:`DEFAULT_EPOCH` if omitted): about 3 %
         of the devices went silent between 2 hours and 14 days before it and report nothing after.
+    countable
+        Draw the brief status flickers (a connected device reported as ``connecting``) from a
+        stable hash of ``(seed, device, bucket)`` instead of the record's random stream, so that
+        every field a server filters or counts by is a hash of device and time:
+        :class:`dexkit.testing.FakeCloudflare` counts a listing without generating it. Other
+        fields are the same either way; the committed sample keeps ``False``.
 
     Notes
     -----
@@ -797,6 +804,7 @@ class Fleet:
         seed: int = 0,
         incident: Incident | None = None,
         epoch: datetime | None = None,
+        countable: bool = False,
     ) -> None:
         if isinstance(devices, bool) or not isinstance(devices, int) or devices < 0:
             raise ConfigError(f"devices must be a non-negative int, got {devices!r}")
@@ -808,6 +816,7 @@ class Fleet:
         self.seed: int = seed
         self.incident: Incident | None = incident
         self.epoch: datetime = DEFAULT_EPOCH if epoch is None else _aware(epoch, "epoch")
+        self.countable: bool = bool(countable)
         self._epoch_s = int(self.epoch.timestamp())
         self._cache: list[Device] | None = None
         self._order: list[int] | None = None
@@ -826,9 +835,10 @@ class Fleet:
             self._window = (int(incident.start.timestamp()), int(incident.end.timestamp()))
 
     def __repr__(self) -> str:
+        countable = ", countable=True" if self.countable else ""
         return (
             f"Fleet({self.devices}, seed={self.seed}, incident={self.incident!r}, "
-            f"epoch={self.epoch.isoformat()!r})"
+            f"epoch={self.epoch.isoformat()!r}{countable})"
         )
 
     # -- static attributes ---------------------------------------------------------------------
@@ -1129,6 +1139,8 @@ class Fleet:
             colo_hit = colo_code == incident.colo
             cpu_hit = d.platform == incident.platform and d.version == incident.version
         u = rng.random()
+        if self.countable:  # a stable hash instead (the draw above keeps the stream aligned)
+            u = _unit(seed, index, bucket, _S_FLICKER)
         if status == "connected":
             if u < 0.01 or (colo_hit and u < 0.07):
                 status = "connecting"

@@ -63,6 +63,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from dexkit.synth import _stamp
+
 __all__ = ["FAULTS", "FakeCloudflare", "Request", "iter_faults"]
 
 #: The fault kinds :class:`FakeCloudflare` can inject.
@@ -235,7 +237,9 @@ class FakeCloudflare:
     incident
         A :class:`dexkit.synth.Incident` for the fleet, or ``None``.
     fleet
-        Serve this fleet instead (any object with ``records(source, start, end)``).
+        Serve this fleet instead (any object with ``records(source, start, end)``). A
+        :class:`dexkit.synth.Fleet` built with ``countable=True`` (as the default one is) is
+        served page by page from an index; any other builds each listing whole.
     port
         Port to listen on; 0 (the default) picks a free one.
     account_id, api_token, email, api_key
@@ -300,8 +304,14 @@ class FakeCloudflare:
         if fleet is None:
             from dexkit.synth import Fleet
 
-            fleet = Fleet(devices, seed=seed, incident=incident)
+            fleet = Fleet(devices, seed=seed, incident=incident, countable=True)
         self.fleet: _Fleet = fleet
+        self._index: Any = None
+        if getattr(fleet, "countable", False) and type(fleet).__module__ == "dexkit.synth":
+            from dexkit._fleetindex import FleetIndex
+
+            # pages, totals and aggregates in time proportional to the page, not the window
+            self._index = FleetIndex(fleet)  # type: ignore[arg-type]
         self.latency = latency
         self.port = port
         self.account_id = account_id
@@ -342,6 +352,8 @@ class FakeCloudflare:
         if self._server is not None:
             return self
         self._stopping.clear()
+        if self._index is not None:  # the roster takes seconds at 100,000 devices: start now
+            threading.Thread(target=self._index.build, daemon=True).start()
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.fake = self
         self._server = server
@@ -609,14 +621,19 @@ class FakeCloudflare:
                 "Please use 'hourly' or 'raw' instead for longer time ranges.",
             )
         filters = tuple((k, params[k]) for k in _FILTERS if k in params)
-        listing = self._listing(source, start, end, sort_by, filters)
-        total = len(listing)
-        pages = -(-total // per_page)
         served = page - 1 if fault == "repeat" and page > 1 else page
         lo, hi = (served - 1) * per_page, served * per_page
         if fault == "duplicate" and served > 1:
             lo -= 1
-        records = listing[lo:hi]
+        if self._index is not None and sort_by == "timestamp":
+            fast = self._index.listing(source, start, end, dict(filters))
+            total = fast.total
+            records = [orjson.dumps(r) for r in fast.slice(max(lo, 0), hi)]
+        else:
+            listing = self._listing(source, start, end, sort_by, filters)
+            total = len(listing)
+            records = listing[max(lo, 0) : hi]
+        pages = -(-total // per_page)
         if fault == "no_result":
             return orjson.dumps({"success": True, "errors": [], "messages": []})
         info = None
@@ -664,8 +681,22 @@ class FakeCloudflare:
 
     def _live(self, params: dict[str, str]) -> bytes:
         start, end = self._since(params)
+        if self._index is not None:
+            names = ("byColo", "byMode", "byPlatform", "byStatus", "byVersion")
+            fields = ("colo", "mode", "platform", "status", "version")
+            unique, tallies = self._index.listing("last_seen", start, end).tally(fields)
+            stats: dict[str, Any] = {"uniqueDevicesTotal": unique}
+            for name, field in zip(names, fields, strict=True):
+                totals: dict[str, int] = {}
+                for _, value, count in tallies[field]:
+                    totals[value] = totals.get(value, 0) + count
+                stats[name] = [
+                    {"value": value, "uniqueDevicesTotal": count}
+                    for value, count in sorted(totals.items())
+                ]
+            return orjson.dumps(_envelope({"deviceStats": stats}))
         records = self.fleet.records("last_seen", start, end)
-        stats: dict[str, Any] = {"uniqueDevicesTotal": len({r["deviceId"] for r in records})}
+        stats = {"uniqueDevicesTotal": len({r["deviceId"] for r in records})}
         for name, field in (
             ("byColo", "colo"),
             ("byMode", "mode"),
@@ -681,11 +712,22 @@ class FakeCloudflare:
 
     def _over_time(self, params: dict[str, str]) -> bytes:
         start, end = self._window(params)
+        if self._index is not None:
+            filters = {name: params[name] for name in ("colo", "device_id") if name in params}
+            listing = self._index.listing("hourly", start, end, filters)
+            unique, tallies = listing.tally(("mode", "status"))
+            stats: dict[str, Any] = {"uniqueDevicesTotal": unique}
+            for name, field in (("byMode", "mode"), ("byStatus", "status")):
+                stats[name] = [
+                    {"timestamp": _stamp(bucket * 600), "value": value, "uniqueDevicesTotal": n}
+                    for bucket, value, n in sorted(tallies[field])
+                ]
+            return orjson.dumps(_envelope({"deviceStats": stats}))
         records = self.fleet.records("hourly", start, end)
         for name in ("colo", "device_id"):
             if name in params:
                 records = [r for r in records if r.get(_FILTERS[name]) == params[name]]
-        stats: dict[str, Any] = {"uniqueDevicesTotal": len({r["deviceId"] for r in records})}
+        stats = {"uniqueDevicesTotal": len({r["deviceId"] for r in records})}
         for name, field in (("byMode", "mode"), ("byStatus", "status")):
             buckets: dict[tuple[str, str], set[str]] = {}
             for r in records:
@@ -698,9 +740,13 @@ class FakeCloudflare:
 
     def _device_live(self, device_id: str, params: dict[str, str]) -> bytes:
         start, end = self._since(params)
-        found = [
-            r for r in self.fleet.records("last_seen", start, end) if r["deviceId"] == device_id
-        ]
+        if self._index is not None:
+            listing = self._index.listing("last_seen", start, end, {"device_id": device_id})
+            found = listing.slice(0, listing.total)
+        else:
+            found = [
+                r for r in self.fleet.records("last_seen", start, end) if r["deviceId"] == device_id
+            ]
         if "colo" in params:
             found = [r for r in found if r.get("colo") == params["colo"]]
         if not found:

@@ -14,11 +14,12 @@ from dexkit.testing import FakeCloudflare
 
 
 @pytest.fixture(autouse=True)
-def _no_cloudflare_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's real Cloudflare credentials."""
+def _no_cloudflare_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """No test sees the developer's real Cloudflare credentials or writes to their store."""
     for name in list(os.environ):
         if name.startswith("CLOUDFLARE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("DEXKIT_STORE", str(tmp_path_factory.mktemp("dexkit-store")))
 
 
 @pytest.fixture

@@ -85,11 +85,39 @@ def test_fetch_with_credentials_from_the_environment(
         assert main([*argv, "--no-progress"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert "page(s) of 50" in lines[0]
-    assert "2 chunk(s) (0 already complete)" in lines[1]
-    assert "2 chunk(s) (2 already complete)" in lines[2]
+    assert lines[0].startswith("source='hourly'")
+    assert "page(s) of 50" in lines[1]
+    assert " at 1,200 per 5 min (" in lines[2]
+    assert "2 chunk(s) (0 already complete)" in lines[-2]
+    assert "2 chunk(s) (2 already complete)" in lines[-1]
     assert dexkit.read_pages(store).height > 300
     assert api.api_token not in out + err
+
+
+def test_budget_errors_speak_in_flags_and_report_finds_the_default_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeCloudflare(devices=300, seed=1) as api:
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+        monkeypatch.setenv("DEXKIT_STORE", str(tmp_path / "stores"))
+        assert main(["fetch", "6h", "--source", "raw", "--max-requests", "20"]) == 1
+        err = capsys.readouterr().err
+        first = err.splitlines()[0]
+        assert "more than --max-requests 20: narrow it, or pass --max-requests " in first
+        assert "max_requests=" not in err
+        assert "--colo" in err
+        argv = ["fetch", hours_ago(2), hours_ago(1), "--source", "hourly", "--colo", "FRA"]
+        assert main([*argv, "--no-progress"]) == 0
+        capsys.readouterr()
+        assert main([*argv, "--plan"]) == 0
+        assert "0 requests: the page store holds the whole window" in capsys.readouterr().out
+        out = tmp_path / "report.html"
+        assert main(["report", "--source", "hourly", "--colo", "FRA", "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    assert main(["report", "--source", "raw", "-o", str(out)]) == 1
+    assert "no page store at" in capsys.readouterr().err
 
 
 def test_fetch_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import io
 import logging
+import re
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -674,6 +678,96 @@ def test_budget_refuses_before_spending(
     assert len(api.requests) == 1
     frame = make_client(api).devices(*window, max_requests=pages)
     assert got_ids(frame) == expected_ids(api, window)
+
+
+def test_plan_speaks_in_time_quota_and_cheaper_ways(make_client: MakeClient) -> None:
+    with FakeCloudflare(devices=2000, seed=3) as api:
+        client = make_client(api)
+        raw = client.plan("-6h", source="raw")
+        narrow = client.plan("-6h", source="hourly", colo="FRA")
+    assert raw.requests == raw.pages > 1200  # 2,000 devices x 36 buckets / 50
+    assert raw.quota_share == raw.requests / 1200
+    assert raw.quota_seconds == pytest.approx(raw.requests / 1200 * 300)
+    text = str(raw)
+    assert f"{raw.requests:,} requests ≈ " in text
+    assert "at 1,200 per 5 min (" in text
+    assert "× the 5 min quota" in text
+    ways = "\n".join(raw.cheaper)
+    for way in ("source='hourly' instead of 'raw'", "counts_over_time()", "a filter (colo="):
+        assert way in ways
+    assert "Logpush" in ways
+    # a filtered hourly query is already the cheap way: no /over-time, no filter advice
+    assert not any("counts_over_time" in w or "a filter" in w for w in narrow.cheaper)
+    assert narrow.requests < raw.requests / 10
+
+
+def test_plan_of_a_store_that_holds_the_window_spends_nothing(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = make_client(api)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=2)
+    before = client.plan(start, end, source="hourly", into=tmp_path)
+    assert before.requests == before.pages + 1
+    assert before.stored == 0
+    client.fetch(start, end, source="hourly", into=tmp_path)
+    sent = len(api.requests)
+    after = client.plan(start, end, source="hourly", into=tmp_path)
+    assert (after.requests, after.stored, after.chunks) == (0, 2, 2)
+    assert after.total_count == before.total_count
+    assert len(api.requests) == sent  # planning from the store asked nothing
+    assert "0 requests: the page store holds the whole window" in str(after)
+
+
+def test_fetch_without_into_uses_the_default_store(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEXKIT_STORE", str(tmp_path))
+    summary = make_client(api).fetch("2h", source="hourly", colo="FRA")
+    assert summary.path == str(tmp_path / api.account_id / "hourly,colo=FRA")
+    default = dexkit.default_store("hourly", account_id=api.account_id, colo="FRA")
+    assert summary.path == str(default)
+    again = make_client(api).fetch("2h", source="hourly", colo="FRA")
+    assert again.chunks_reused >= 2
+
+
+def test_progress_is_lines_when_stderr_is_not_a_terminal(
+    api: FakeCloudflare, make_client: MakeClient, window: Window, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_client(api, progress=True).devices(*window, per_page=5)  # 60 pages
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert 3 <= len(lines) <= 12, lines
+    assert lines[-1].startswith("dexkit devices: done, ")
+    assert any(re.search(r"/\d+ pages \(\d+%\), .* elapsed, about .* left", x) for x in lines)
+
+
+def test_progress_is_a_bar_with_eta_in_a_terminal(
+    api: FakeCloudflare, make_client: MakeClient, window: Window, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    make_client(api, progress=True).devices(*window, per_page=5)
+    text = term.getvalue()
+    assert "\r" in text
+    assert re.search(r"\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", text)  # elapsed<ETA
+
+
+def test_progress_is_the_notebook_bar_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from dexkit._progress import where
+
+    kernel = SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: kernel))
+    assert where() == "notebook"
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: None))
+    assert where(io.StringIO()) == "log"
 
 
 # -- aggregates ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ EXPORTED = {
     "colos",
     "compare_windows",
     "dataset",
+    "default_store",
     "health",
     "hotspots",
     "latest",

@@ -604,3 +604,29 @@ def test_no_incident_changes_only_the_window() -> None:
 def _in_incident_of(incident: Incident, record: dict[str, Any]) -> bool:
     when = datetime.strptime(record["timestamp"], "%Y-%m-%d %H:%M:%S+00").replace(tzinfo=UTC)
     return incident.active(when)
+
+
+def test_a_countable_fleet_differs_only_in_status_flickers() -> None:
+    """``countable=True`` hashes the status flicker; records of the same status are the same."""
+    from dexkit._fleetindex import FleetIndex
+
+    incident = Incident(T0 + timedelta(hours=1))
+    plain = Fleet(120, seed=5, incident=incident).records("raw", T0, T0 + timedelta(hours=3))
+    hashed = Fleet(120, seed=5, incident=incident, countable=True).records(
+        "raw", T0, T0 + timedelta(hours=3)
+    )
+    assert len(plain) == len(hashed)
+    differ = 0
+    for a, b in zip(plain, hashed, strict=True):
+        if a["status"] == b["status"]:
+            assert a == b
+        else:
+            differ += 1
+            assert (a["deviceId"], a["timestamp"], a["colo"]) == (
+                b["deviceId"],
+                b["timestamp"],
+                b["colo"],
+            )
+    assert 0 < differ < len(plain) * 0.1
+    with pytest.raises(ConfigError, match="countable=True"):
+        FleetIndex(Fleet(10, seed=1))
