@@ -9,7 +9,7 @@ sample is, in a checkout or in an installed wheel.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
@@ -73,15 +73,61 @@ def _between(frame: pl.DataFrame, start: TimeLike | None, end: TimeLike | None) 
     return kept
 
 
+def _only(frame: pl.DataFrame, filters: dict[str, str]) -> pl.DataFrame:
+    if not filters:
+        return frame
+    kept = frame.filter(**filters)
+    if kept.is_empty():
+        wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items())
+        raise ConfigError(f"load(): no records with {wanted} in this input")
+    return kept
+
+
+def _from_api(
+    client: Client | None,
+    start: TimeLike | None,
+    end: TimeLike | None,
+    source: Source,
+    filters: dict[str, str],
+    store: str | os.PathLike[str] | None,
+    verbose: bool,
+) -> pl.DataFrame:
+    from dexkit.client import Client
+    from dexkit.store import default_store, read_window
+
+    api = client if client is not None else Client()
+    # Whole hours are final: a window that ends on the hour is fetched once, then read from the
+    # page store by every re-run.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    last = instant(end, "load() end") if end is not None else hour
+    span = timedelta(hours=1) if source == "last_seen" else timedelta(hours=24)
+    first = instant(start, "load() start") if start is not None else last - span
+    where = store
+    if where is None:
+        where = default_store(source, account_id=api.account_id, **filters)  # type: ignore[arg-type]
+    plan = api.plan(first, last, source=source, into=where, **filters)  # type: ignore[arg-type]
+    if verbose:
+        print(plan)
+    api.fetch(first, last, source=source, into=where, **filters)  # type: ignore[arg-type]
+    return read_window(where, first, last)
+
+
 def load(
     origin: str | os.PathLike[str] | None = None,
     *,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
-    source: Source = "raw",
+    source: Source | None = None,
     client: Client | None = None,
+    store: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    **filters: str,
 ) -> pl.DataFrame:
-    """Load device records as one typed frame, from the sample, a path or the live API.
+    """Load device records as one typed frame: from the sample, a path or the live API.
+
+    The first line of every example notebook. Live, it spends the API's quota once: records go
+    through a page store, so a re-run (or a report written afterwards) costs no request, and
+    extending the window by an hour costs only that hour.
 
     Parameters
     ----------
@@ -91,14 +137,23 @@ def load(
         Parquet dataset. ``None`` picks ``"api"`` when ``CLOUDFLARE_ACCOUNT_ID`` and a credential
         are in the environment, else ``"sample"``.
     start, end
-        The window, ``[start, end)``, in any spelling of an instant (docs: time.md); ``None`` keeps
-        everything the input holds (for ``"api"``: the last hour of ``last_seen``, or the last
-        24 hours otherwise). A window that holds no records is an error.
+        The window, ``[start, end)``, in any spelling of an instant (docs: time.md). ``None``:
+        everything the input holds; for ``"api"``, the hour (``last_seen``) or the 24 hours
+        (``hourly``, ``raw``) before the last whole hour. A window that holds no records is an
+        error that says what the data covers.
     source
-        Which records: ``"raw"`` (default), ``"hourly"`` or ``"last_seen"``, for the sample and
-        the API.
+        Which records: ``"raw"``, ``"hourly"`` or ``"last_seen"``. Default: ``"raw"`` from the
+        sample and paths, ``"last_seen"`` (a snapshot, ``devices / 50`` requests) from the API.
     client
         The client for ``"api"`` (default: ``Client()`` from the environment).
+    store
+        For ``"api"``: the page store (default: :func:`dexkit.default_store` of the query).
+    verbose
+        For ``"api"``: print the plan (requests, time at the rate limit, cheaper ways) before
+        spending anything.
+    **filters
+        ``colo=``, ``platform=``, ``status=``, ``version=``, ``mode=``, ``device_id=``: only
+        those records (for the API, a server-side filter: fewer requests).
 
     Returns
     -------
@@ -113,31 +168,34 @@ def load(
     (19706, 484)
     >>> dexkit.load("sample", start="2026-11-18T13:00Z", end="2026-11-18T15:00Z").height
     5663
+    >>> dexkit.load("sample", colo="FRA")["colo"].unique().to_list()
+    ['FRA']
     >>> dexkit.load("sample", source="latest")
     Traceback (most recent call last):
     ...
     dexkit.errors.ConfigError: load(): source must be one of last_seen, hourly, raw; got 'latest'
     """
-    if source not in _SOURCES:
+    from dexkit._query import FILTERS
+
+    if source is not None and source not in _SOURCES:
         raise ConfigError(f"load(): source must be one of {', '.join(_SOURCES)}; got {source!r}")
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ConfigError(
+            f"load(): unknown filter {', '.join(unknown)}; filters are {', '.join(FILTERS)}"
+        )
+    kept = {k: v for k, v in filters.items() if v is not None}
     if origin is None:
         origin = "api" if _credentials_in_env() else "sample"
     text = os.fspath(origin)
+    if text == "api":
+        return _from_api(client, start, end, source or "last_seen", kept, store, verbose)
     if text == "sample":
         from dexkit.frames import read_pages
 
-        return _between(read_pages(sample_dir() / source), start, end)
-    if text == "api":
-        from dexkit.client import Client
+        frame = read_pages(sample_dir() / (source or "raw"))
+    else:
+        from dexkit.report import read_input
 
-        api = client if client is not None else Client()
-        default_start = "-60m" if source == "last_seen" else "-24h"
-        return api.devices(
-            instant(start if start is not None else default_start, "load() start"),
-            instant(end if end is not None else "now", "load() end"),
-            source=source,
-        )
-    from dexkit.report import read_input
-
-    frame, _ = read_input(text)
-    return _between(frame, start, end)
+        frame, _ = read_input(text)
+    return _only(_between(frame, start, end), kept)
