@@ -645,10 +645,10 @@ def test_an_unreadable_file_is_a_page_error(
     target = tmp_path / "page-1.json"
     target.write_bytes(page([minimal_record()]))
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(PageError, match="cannot read the file \\(Permission denied\\)") as info:
         dexkit.read_pages(tmp_path)
     assert info.value.page == str(target)

@@ -88,6 +88,7 @@ def test_fetch_then_read_offline_equals_devices(
     )
     assert summary.records == offline.height
     assert sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.iterdir()) == [
+        ".manifest.lock",  # serializes manifest updates between processes
         "hourly",
         MANIFEST,
     ]
