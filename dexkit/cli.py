@@ -22,7 +22,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from dexkit.errors import DexkitError
+from dexkit.errors import DexkitError, printable
 
 __all__ = ["main"]
 
@@ -30,7 +30,8 @@ Runner = Callable[[argparse.Namespace], int]
 
 
 def _fail(message: str) -> int:
-    print(f"dexkit: error: {message}", file=sys.stderr)
+    # messages carry text from servers and files: no escape sequence reaches the terminal
+    print(f"dexkit: error: {printable(message)}", file=sys.stderr)
     return 1
 
 

@@ -155,6 +155,7 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
     """
     from dexkit.dataset import scan_dataset
     from dexkit.frames import read_pages
+    from dexkit.store import MANIFEST, is_store, load_manifest
 
     text = os.fspath(source)
     path = Path(text)
@@ -169,20 +170,14 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
                 f"cannot read the Parquet dataset at {text!r}: {first} (a file damaged or "
                 "written by another tool; re-fetch, or remove that partition)"
             ) from exc
-    manifest = path / "manifest.json"
-    if path.is_dir() and manifest.is_file():
+    if path.is_dir() and is_store(path):
         info["kind"] = "page store"
-        try:
-            data = json.loads(manifest.read_text("utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        if isinstance(data, dict):
-            for name in ("shape", "created", "updated"):
-                if name in data:
-                    info["query" if name == "shape" else f"store {name}"] = data[name]
-            fetches = data.get("fetches")
-            if isinstance(fetches, list) and fetches and isinstance(fetches[-1], dict):
-                info["fetched at"] = fetches[-1].get("finished")
+        data = load_manifest(path / MANIFEST)  # a damaged one is a StoreError naming it
+        for name in ("shape", "created", "updated"):
+            info["query" if name == "shape" else f"store {name}"] = data[name]
+        fetches = data["fetches"]
+        if fetches:
+            info["fetched at"] = fetches[-1].get("finished")
     elif path.is_dir():
         info["kind"] = "saved pages"
     elif path.is_file():

@@ -409,7 +409,8 @@ class PageStore:
         if os.path.lexists(path):
             self.manifest: dict[str, Any] = self._checked(load_manifest(path))
         else:
-            if self.root.exists() and any(p.name != LOCK for p in self.root.iterdir()):
+            # hidden names: the lock, and the temporary file of a process creating the store
+            if self.root.exists() and any(not p.name.startswith(".") for p in self.root.iterdir()):
                 raise ConfigError(
                     f"{self.root} is not empty and has no {MANIFEST}: fetch into a new or empty "
                     "directory, or one that an earlier fetch made"
