@@ -829,6 +829,12 @@ def read_pages(
             f"{printable(', '.join(selection.skipped))}; fetch the window again to finish "
             "them, or pass incomplete='include' to read what they hold"
         )
+    if not pages:
+        return empty_frame()
+    try:
+        frame = _read(pages, on_error == "null")
+    except PageError as exc:
+        raise selection.damaged(exc) from exc
     if selection.skipped:
         warnings.warn(
             f"left out {len(selection.skipped)} incomplete chunk(s) of a page store (their "
@@ -837,12 +843,7 @@ def read_pages(
             IncompleteChunksWarning,
             stacklevel=2,
         )
-    if not pages:
-        return empty_frame()
-    try:
-        return _read(pages, on_error == "null")
-    except PageError as exc:
-        raise selection.damaged(exc) from exc
+    return frame
 
 
 def _read(pages: list[tuple[int | str, bytes]], lenient: bool) -> pl.DataFrame:

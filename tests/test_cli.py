@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 import dexkit
@@ -254,4 +259,153 @@ def test_report_on_a_damaged_dataset_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("dexkit: error: scan_dataset(): ")
     assert "is not readable Parquet" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- damaged or crafted page stores: one StoreError naming the file, everywhere ------------------
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, FakeCloudflare]]:
+    """A store with a complete chunk and one interrupted at page 3, and the fake it came from."""
+    store = tmp_path_factory.mktemp("fetched") / "store"
+    with FakeCloudflare(devices=300, seed=5) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        client.fetch(hours_ago(3), hours_ago(2), source="raw", into=store)
+        api.inject("500", page=3, times=1000)
+        broken = Client(
+            api.account_id, api.api_token, base_url=api.base_url, progress=False, retries=0
+        )
+        with pytest.raises(dexkit.ServerError):
+            broken.fetch(hours_ago(2), hours_ago(1), source="raw", into=store)
+        api._scripted.clear()
+        yield store, api
+
+
+def _copy(fetched: tuple[Path, FakeCloudflare], tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    shutil.copytree(fetched[0], store, symlinks=True)
+    return store
+
+
+def _manifest(store: Path) -> dict[str, Any]:
+    return dict(orjson.loads((store / "manifest.json").read_bytes()))
+
+
+def _edited(change: Callable[[dict[str, Any]], object]) -> Callable[[Path], bytes]:
+    def edit(store: Path) -> bytes:
+        manifest = _manifest(store)
+        change(manifest)
+        return orjson.dumps(manifest)
+
+    return edit
+
+
+def _first_chunk(manifest: dict[str, Any]) -> dict[str, Any]:
+    return dict(next(iter(manifest["chunks"].values())))
+
+
+DAMAGED_MANIFESTS: dict[str, Callable[[Path], bytes]] = {
+    "empty": lambda store: b"",
+    "truncated": lambda store: (store / "manifest.json").read_bytes()[:300],
+    "binary": lambda store: bytes(range(256)) * 4,
+    "deeply nested": lambda store: b"[" * 100_000 + b"]" * 100_000,
+    "deeply nested object": lambda store: (
+        b'{"format": "dexkit-page-store", "chunks": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001
+    ),
+    "not an object": lambda store: b'["dexkit-page-store"]',
+    "chunks is a list": _edited(lambda m: m.update(chunks=[])),
+    "version is text": _edited(lambda m: m.update(version="1")),
+    "shape is text": _edited(lambda m: m.update(shape="raw")),
+    "fetches is an object": _edited(lambda m: m.update(fetches={})),
+    "a chunk is a list": _edited(lambda m: m["chunks"].update({next(iter(m["chunks"])): []})),
+    "pages hold text": _edited(lambda m: next(iter(m["chunks"].values())).update(pages=["x"])),
+    "complete is a number": _edited(lambda m: next(iter(m["chunks"].values())).update(complete=1)),
+    "a chunk name with ..": _edited(
+        lambda m: m["chunks"].update({"raw/../../../etc": _first_chunk(m)})
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_MANIFESTS))
+def test_a_damaged_manifest_is_one_store_error_naming_it(
+    damage: str,
+    fetched: tuple[Path, FakeCloudflare],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _copy(fetched, tmp_path)
+    manifest = store / "manifest.json"
+    manifest.write_bytes(DAMAGED_MANIFESTS[damage](store))
+    with pytest.raises(dexkit.StoreError, match="not a dexkit page store manifest") as info:
+        dexkit.read_pages(store)
+    assert info.value.path == str(manifest)
+    api = fetched[1]
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+    fetch = ["fetch", hours_ago(3), hours_ago(1), "--source", "raw", "--into", str(store)]
+    report = ["report", str(store), "-o", str(tmp_path / "r.html")]
+    for argv in (fetch, [*fetch[:-2], "--into", str(store), "--no-progress"], report):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"dexkit: error: {manifest}: not a dexkit page store manifest")
+        assert len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
+
+
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+DAMAGED_PAGES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "truncated gzip": (lambda page: page[: len(page) // 2], "cannot decompress gzip data"),
+    "empty file": (lambda page: b"", "is not gzip data"),
+    "binary, not gzip": (lambda page: bytes(range(256)), "is not gzip data"),
+    "gzip of HTML": (lambda page: _gz(b"<html><title>oops</title></html>"), "HTML"),
+    "gzip of truncated JSON": (lambda page: _gz(gzip.decompress(page)[:500]), "JSON"),
+    "gzip of binary": (lambda page: _gz(bytes(range(256))), "not UTF-8"),
+    "gzip of deep nesting": (
+        lambda page: _gz(b'{"result": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"),
+        "damaged",
+    ),
+    "gzip of a list": (lambda page: _gz(b"[1, 2]"), "damaged"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_PAGES))
+def test_a_damaged_stored_page_is_one_store_error_naming_it(
+    damage: str,
+    fetched: tuple[Path, FakeCloudflare],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _copy(fetched, tmp_path)
+    change, words = DAMAGED_PAGES[damage]
+    complete = store / "raw" / f"{datetime.fromisoformat(hours_ago(3)):%Y-%m-%dT%H}"
+    interrupted = store / "raw" / f"{datetime.fromisoformat(hours_ago(2)):%Y-%m-%dT%H}"
+    for chunk in (complete, interrupted):
+        page = chunk / "page-00001.json.gz"
+        page.write_bytes(change(page.read_bytes()))
+    page = complete / "page-00001.json.gz"
+    with pytest.raises(dexkit.StoreError, match="a stored page is damaged") as info:
+        dexkit.read_pages(store)
+    assert info.value.path == str(page)
+    assert words in str(info.value)
+    assert main(["report", str(store), "-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dexkit: error: {page}: a stored page is damaged")
+    assert len(err.strip().splitlines()) == 1
+    # fetching the interrupted window again resumes from its saved pages: page 1 is damaged
+    api = fetched[1]
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+    argv = ["fetch", hours_ago(2), hours_ago(1), "--source", "raw", "--into", str(store)]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    page = interrupted / "page-00001.json.gz"
+    assert err.startswith(f"dexkit: error: {page}: a stored page is damaged")
     assert len(err.strip().splitlines()) == 1
