@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tracemalloc
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -788,15 +789,32 @@ def test_globs_over_symlink_loops_end_and_read_each_page_once(tmp_path: Path, pa
     assert sorted(dexkit.read_pages(tmp_path)["device_id"].to_list()) == ["d1", "d2", "d3"]
 
 
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[Path]:
+    """A directory for a very deep tree, removed level by level afterwards: shutil.rmtree (and
+    pytest's clean-up of old temporary directories) would recurse once per level."""
+    root = tmp_path / "deep"
+    root.mkdir()
+    yield root
+    levels = [root]
+    while (levels[-1] / "d").is_dir():
+        levels.append(levels[-1] / "d")
+    for level in reversed(levels):
+        for entry in level.iterdir():
+            if not entry.is_dir():
+                entry.unlink()
+        level.rmdir()
+
+
 @pytest.mark.timeout(120)
-def test_a_directory_nested_1500_levels_deep_is_read(tmp_path: Path) -> None:
-    deepest = tmp_path
+def test_a_directory_nested_1500_levels_deep_is_read(deep_tree: Path) -> None:
+    deepest = deep_tree
     for _ in range(1500):  # os.makedirs would recurse 1500 times: one level at a time
         deepest = deepest / "d"
         deepest.mkdir()
     (deepest / "page-1.json").write_bytes(page([minimal_record("deep")]))
-    assert dexkit.read_pages(tmp_path)["device_id"].to_list() == ["deep"]
-    assert dexkit.read_pages(str(tmp_path / "**" / "*.json"))["device_id"].to_list() == ["deep"]
+    assert dexkit.read_pages(deep_tree)["device_id"].to_list() == ["deep"]
+    assert dexkit.read_pages(str(deep_tree / "**" / "*.json"))["device_id"].to_list() == ["deep"]
 
 
 def test_max_files_bounds_a_directory_or_glob(tmp_path: Path) -> None:
