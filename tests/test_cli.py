@@ -8,8 +8,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -408,4 +410,66 @@ def test_a_damaged_stored_page_is_one_store_error_naming_it(
     err = capsys.readouterr().err
     page = interrupted / "page-00001.json.gz"
     assert err.startswith(f"dexkit: error: {page}: a stored page is damaged")
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- escape sequences from servers and files never reach the terminal -----------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J"
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """Answers every request with a 400 whose Cloudflare error message carries escapes."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {
+                "success": False,
+                "errors": [{"code": 1001, "message": f"bad {ESCAPES}request"}],
+                "messages": [],
+                "result": None,
+            }
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_cloudflare_messages_are_escaped_in_error_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acc")
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok")
+        argv = ["fetch", "30m", "--into", str(tmp_path / "store"), "--no-progress"]
+        assert main(argv) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error: ")
+    assert "\x1b" not in err
+    assert "\x07" not in err
+    assert "bad \\x1b]0;pwned\\x07\\x1b[2Jrequest" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_file_names_are_escaped_in_error_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / f"page{ESCAPES}.json"
+    bad.write_bytes(b"not json")
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert "page\\x1b]0;pwned\\x07\\x1b[2J.json" in err
     assert len(err.strip().splitlines()) == 1
