@@ -122,8 +122,8 @@ def read_page(path: Path, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
 
 def walk(
     root: Path, *, follow: bool = True, max_depth: int | None = None
-) -> Iterator[tuple[Path, bool]]:
-    """Every entry under ``root`` as ``(path, is_dir)``, depth first, in name order.
+) -> Iterator[tuple[Path, bool, bool]]:
+    """Every entry under ``root`` as ``(path, is_dir, is_link)``, depth first, in name order.
 
     Iterative, so any depth works. With ``follow``, symbolic links to directories are walked
     too, but each directory (by device and inode) only once: link loops end. Unreadable
@@ -148,9 +148,10 @@ def walk(
         path = Path(entry.path)
         try:
             is_dir = entry.is_dir(follow_symlinks=follow)
+            is_link = entry.is_symlink()
         except OSError:
-            is_dir = False
-        yield path, is_dir
+            is_dir = is_link = False
+        yield path, is_dir, is_link
         if not is_dir or (max_depth is not None and len(stack) >= max_depth):
             continue
         try:
@@ -220,7 +221,7 @@ def find(
     deep = "**" in rest
     depth = len(rest)
     found: list[Path] = []
-    for path, _ in walk(base, max_depth=None if deep else depth):
+    for path, _, _ in walk(base, max_depth=None if deep else depth):
         relative = path.relative_to(base).as_posix()
         if regex.match(relative) and keep(path):
             found.append(path)

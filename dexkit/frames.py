@@ -208,7 +208,7 @@ class _Selection:
             return stored
         if is_dir:
             files = []
-            for found, found_dir in walk(path):
+            for found, found_dir, _ in walk(path):
                 name = found.name
                 if not found_dir and name.endswith((".json", ".json.gz")) and name != _MANIFEST:
                     files.append(found)

@@ -267,16 +267,22 @@ def _real(path: Path) -> Path:
         raise StoreError(f"cannot resolve this path ({exc})", path=path) from exc
 
 
+def _refuse_link_out(path: Path, real_root: Path) -> None:
+    """Raise if the symbolic link ``path`` leads out of the store at ``real_root``."""
+    if not _real(path).is_relative_to(real_root):
+        raise StoreError(
+            f"a symbolic link leads out of the page store (to {printable(_real(path))}): "
+            "dexkit never reads, writes or deletes outside a store; remove the link, or "
+            "fetch into another directory",
+            path=path,
+        )
+
+
 def _check_tree(root: Path, real_root: Path) -> None:
     """Refuse a store holding a symbolic link that leads out of it (checked without following)."""
-    for path, _ in walk(root, follow=False):
-        if path.is_symlink() and not _real(path).is_relative_to(real_root):
-            raise StoreError(
-                f"a symbolic link leads out of the page store (to {printable(_real(path))}): "
-                "dexkit never reads, writes or deletes outside a store; remove the link, or "
-                "fetch into another directory",
-                path=path,
-            )
+    for path, _, is_link in walk(root, follow=False):
+        if is_link:
+            _refuse_link_out(path, real_root)
 
 
 def is_store(root: str | os.PathLike[str]) -> bool:
@@ -336,12 +342,12 @@ def stored_pages(
     finished = {key for key, entry in manifest["chunks"].items() if _finished(entry)}
     files: list[Path] = []
     skipped: set[str] = set()
-    for path, is_dir in walk(root, follow=False):
+    for path, is_dir, is_link in walk(root, follow=False):
+        if is_link:
+            _refuse_link_out(path, real_root)
         name = path.name
         if is_dir or not name.endswith((".json", ".json.gz")) or name == MANIFEST:
             continue
-        if path.is_symlink() and not _real(path).is_relative_to(real_root):
-            _check_tree(root, real_root)  # raises, naming the link
         key = "/".join(path.relative_to(root).parts[:2])
         if key in finished or include_incomplete:
             files.append(path)
@@ -352,7 +358,6 @@ def stored_pages(
                 )
         else:
             skipped.add(key)
-    _check_tree(root, real_root)
     return sorted(files, key=str), sorted(skipped)
 
 
