@@ -25,6 +25,8 @@ __all__ = ["MAX_FILES", "MAX_PAGE_BYTES", "decompress", "find", "read_page", "wa
 
 #: Default cap on one page's decoded size (``max_page_bytes=``): a 50-record page is ~100 KB.
 MAX_PAGE_BYTES = 256 * 2**20
+#: The largest page Arrow's JSON reader takes (its block size is a 32-bit number).
+MAX_PAGE_BYTES_LIMIT = 2**30 - 1
 #: Default cap on the files a directory or glob may select (``max_files=``).
 MAX_FILES = 200_000
 _GZIP = b"\x1f\x8b"
@@ -40,7 +42,8 @@ def _size(number: int) -> str:
 def _too_big(label: int | str, max_bytes: int, what: str) -> PageError:
     return PageError(
         f"{what} more than max_page_bytes={max_bytes} ({_size(max_bytes)}); a DEX page is "
-        "about 100 KB: if this file is meant to be read, pass a larger max_page_bytes=",
+        "about 100 KB: if this file is meant to be read, pass a larger max_page_bytes= "
+        "(dexkit report --max-page-bytes)",
         page=label,
     )
 
@@ -233,5 +236,5 @@ def find(
 def _too_many(what: str, max_files: int) -> ConfigError:
     return ConfigError(
         f"{printable(what)!r} selects more than max_files={max_files} files: narrow the "
-        "directory or glob, or pass a larger max_files="
+        "directory or glob, or pass a larger max_files= (dexkit report --max-files)"
     )

@@ -22,6 +22,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
+from dexkit._files import MAX_FILES, MAX_PAGE_BYTES
 from dexkit.errors import DexkitError, printable
 
 __all__ = ["main"]
@@ -234,6 +235,27 @@ def _add_report(commands: Any) -> None:
     )
     parser.add_argument("--title", default="DEX fleet report", help="the report's title")
     parser.add_argument(
+        "--incomplete",
+        choices=("skip", "include", "raise"),
+        default="skip",
+        help="chunks of a page store whose fetch did not finish: leave out with a warning "
+        "(skip, the default), read what they hold (include), or fail (raise)",
+    )
+    parser.add_argument(
+        "--max-page-bytes",
+        type=int,
+        default=MAX_PAGE_BYTES,
+        metavar="N",
+        help=f"refuse a page larger than N bytes once decompressed ({MAX_PAGE_BYTES})",
+    )
+    parser.add_argument(
+        "--max-files",
+        type=int,
+        default=MAX_FILES,
+        metavar="N",
+        help=f"refuse a directory or glob selecting more than N files ({MAX_FILES})",
+    )
+    parser.add_argument(
         "--no-redact",
         action="store_true",
         help="show device names, emails, SSIDs and addresses as recorded (default: pseudonyms)",
@@ -244,7 +266,12 @@ def _add_report(commands: Any) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from dexkit.report import read_input, write_report
 
-    frame, provenance = read_input(args.input)
+    frame, provenance = read_input(
+        args.input,
+        incomplete=args.incomplete,
+        max_page_bytes=args.max_page_bytes,
+        max_files=args.max_files,
+    )
     path = write_report(
         frame,
         args.output,

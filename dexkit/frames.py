@@ -36,7 +36,15 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from dexkit import store as _store
-from dexkit._files import MAX_FILES, MAX_PAGE_BYTES, decompress, find, read_page, walk
+from dexkit._files import (
+    MAX_FILES,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_BYTES_LIMIT,
+    decompress,
+    find,
+    read_page,
+    walk,
+)
 from dexkit.errors import (
     APIError,
     CoercionWarning,
@@ -195,7 +203,7 @@ class _Selection:
                 raise StoreError(
                     f"{len(skipped)} chunk(s) of this page store are incomplete (a fetch was "
                     f"interrupted): {', '.join(skipped)}; fetch the window again to finish "
-                    "them, or pass incomplete='skip' or 'include'",
+                    "them, or pass incomplete='skip' or 'include' (dexkit report --incomplete)",
                     path=path,
                 )
             self.stored.update(str(f) for f in stored)
@@ -216,7 +224,7 @@ class _Selection:
                         raise ConfigError(
                             f"{printable(repr(str(path)))} holds more than "
                             f"max_files={self.max_files} page files: read a part of it, or "
-                            "pass a larger max_files="
+                            "pass a larger max_files= (dexkit report --max-files)"
                         )
             if not files:
                 raise ConfigError(
@@ -754,8 +762,9 @@ def read_pages(
         :class:`~dexkit.StoreError`.
     max_page_bytes
         The most bytes one page may hold, after gzip decompression (256 MiB by default; a
-        page of 50 records is about 100 KB). A larger page raises :class:`~dexkit.PageError`
-        without being read whole (a gzip bomb stops there).
+        page of 50 records is about 100 KB; at most 1 GiB - 1 byte, the largest page Arrow
+        reads). A larger page raises :class:`~dexkit.PageError` without being read whole (a
+        gzip bomb stops there).
     max_files
         The most files a directory, store or glob may select (200,000 by default); more
         raises :class:`~dexkit.ConfigError`.
@@ -821,13 +830,19 @@ def read_pages(
     for name, bound in (("max_page_bytes", max_page_bytes), ("max_files", max_files)):
         if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
             raise ConfigError(f"{name} must be a positive integer, not {bound!r}")
+    if max_page_bytes > MAX_PAGE_BYTES_LIMIT:
+        raise ConfigError(
+            f"max_page_bytes can be at most {MAX_PAGE_BYTES_LIMIT} (1 GiB - 1 byte, the largest "
+            f"page Arrow reads), not {max_page_bytes}"
+        )
     selection = _collect(source, _Selection(max_page_bytes, max_files, incomplete))
     pages = selection.pages
     if not pages and selection.skipped:
         raise ConfigError(
             f"every chunk selected is incomplete (a fetch did not finish): "
             f"{printable(', '.join(selection.skipped))}; fetch the window again to finish "
-            "them, or pass incomplete='include' to read what they hold"
+            "them, or pass incomplete='include' to read what they hold (dexkit report "
+            "--incomplete include)"
         )
     if not pages:
         return empty_frame()
@@ -839,7 +854,8 @@ def read_pages(
         warnings.warn(
             f"left out {len(selection.skipped)} incomplete chunk(s) of a page store (their "
             f"fetch did not finish): {printable(', '.join(selection.skipped))}; fetch the "
-            "window again to finish them, or pass incomplete='include' to read what they hold",
+            "window again to finish them, or pass incomplete='include' to read what they hold "
+            "(dexkit report --incomplete include)",
             IncompleteChunksWarning,
             stacklevel=2,
         )

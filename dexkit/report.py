@@ -129,7 +129,9 @@ class Report:
 # Inputs
 
 
-def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, Any]]:
+def read_input(
+    source: str | os.PathLike[str], **options: Any
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Read device records from a page store, saved pages or a Parquet dataset.
 
     Parameters
@@ -138,6 +140,9 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
         A page store directory (with ``manifest.json``), a directory or glob of saved pages
         (``.json``/``.json.gz``), or a Parquet dataset of :func:`dexkit.dataset.write_dataset`
         (a directory with ``date=…/source=…`` partitions).
+    **options
+        Passed to :func:`dexkit.read_pages` for pages and stores (``incomplete``,
+        ``max_page_bytes``, ``max_files``).
 
     Returns
     -------
@@ -186,7 +191,7 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
         info["kind"] = "saved pages (glob)"
     else:
         raise ConfigError(f"no device records at {text!r}: not a file, directory or glob")
-    return read_pages(text), info
+    return read_pages(text, **options), info
 
 
 # --------------------------------------------------------------------------------------------

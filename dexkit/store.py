@@ -354,7 +354,8 @@ def stored_pages(
             if len(files) > max_files:
                 raise ConfigError(
                     f"the page store {printable(repr(str(root)))} holds more than "
-                    f"max_files={max_files} pages: pass a larger max_files="
+                    f"max_files={max_files} pages: pass a larger max_files= (dexkit report "
+                    "--max-files)"
                 )
         else:
             skipped.add(key)

@@ -473,3 +473,22 @@ def test_file_names_are_escaped_in_error_lines(
     assert "\x1b" not in err
     assert "page\\x1b]0;pwned\\x07\\x1b[2J.json" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_report_flags_move_the_bounds_and_choose_incomplete_chunks(
+    fetched: tuple[Path, FakeCloudflare], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _copy(fetched, tmp_path)
+    out = str(tmp_path / "r.html")
+    assert main(["report", str(store), "-o", out, "--incomplete", "raise"]) == 1
+    err = capsys.readouterr().err
+    assert "chunk(s) of this page store are incomplete" in err
+    assert "--incomplete" in err
+    assert main(["report", str(store), "-o", out, "--max-page-bytes", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert "more than max_page_bytes=1000" in err
+    assert "--max-page-bytes" in err
+    assert main(["report", str(store), "-o", out, "--max-files", "1"]) == 1
+    assert "more than max_files=1 pages" in capsys.readouterr().err
+    assert main(["report", str(store), "-o", out, "--incomplete", "include"]) == 0
+    assert "wrote" in capsys.readouterr().out

@@ -934,3 +934,9 @@ def test_a_bare_list_of_records_says_how_to_load_it() -> None:
     assert "'result': records" in str(info.value)
     wrapped = b'{"success": true, "result": ' + records + b"}"
     assert dexkit.read_pages(wrapped).height == 1
+
+
+def test_max_page_bytes_stops_below_what_arrow_can_read() -> None:
+    with pytest.raises(ConfigError, match="at most 1073741823"):
+        dexkit.read_pages(page([minimal_record()]), max_page_bytes=2**30)
+    assert dexkit.read_pages(page([minimal_record()]), max_page_bytes=2**30 - 1).height == 1
