@@ -511,6 +511,9 @@ class PageStore:
         """
         folder = self._inside(self.root / chunk.key)
         entry = self._entry(chunk)
+        # a chunk the manifest does not know yet is unfinished for readers as it is: recording it
+        # can wait for page 1; one it knows must be marked unfinished before a page changes
+        known = chunk.key in self.manifest["chunks"]
         if entry is None:
             shutil.rmtree(folder, ignore_errors=True)
             self.manifest["chunks"][chunk.key] = {
@@ -527,7 +530,8 @@ class PageStore:
             have = {n: self._reuse(path) for n, path in self.present(chunk).items()}
             self.manifest["chunks"][chunk.key] = {**entry, "finished": False}
         self._dirty.add(chunk.key)
-        self.save()
+        if known:
+            self.save()
         return have
 
     def begin(self, chunk: Chunk, total_pages: int | None, total_count: int | None) -> None:
