@@ -23,7 +23,8 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from dexkit.errors import DexkitError
+from dexkit._files import MAX_FILES, MAX_PAGE_BYTES
+from dexkit.errors import DexkitError, printable
 
 __all__ = ["main"]
 
@@ -46,7 +47,8 @@ def _version() -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"dexkit: error: {message}", file=sys.stderr)
+    # messages carry text from servers and files: no escape sequence reaches the terminal
+    print(f"dexkit: error: {printable(message)}", file=sys.stderr)
     return 1
 
 
@@ -291,6 +293,27 @@ def _add_report(commands: Any) -> None:
     )
     parser.add_argument("--title", default="DEX fleet report", help="the report's title")
     parser.add_argument(
+        "--incomplete",
+        choices=("skip", "include", "raise"),
+        default="skip",
+        help="chunks of a page store whose fetch did not finish: leave out with a warning "
+        "(skip, the default), read what they hold (include), or fail (raise)",
+    )
+    parser.add_argument(
+        "--max-page-bytes",
+        type=int,
+        default=MAX_PAGE_BYTES,
+        metavar="N",
+        help=f"refuse a page larger than N bytes once decompressed ({MAX_PAGE_BYTES})",
+    )
+    parser.add_argument(
+        "--max-files",
+        type=int,
+        default=MAX_FILES,
+        metavar="N",
+        help=f"refuse a directory or glob selecting more than N files ({MAX_FILES})",
+    )
+    parser.add_argument(
         "--no-redact",
         action="store_true",
         help="show device names, emails, SSIDs and addresses as recorded (default: pseudonyms)",
@@ -303,18 +326,23 @@ def _run_report(args: argparse.Namespace) -> int:
 
     source = args.input
     if source is None:
-        from dexkit.store import default_store
+        from dexkit.store import default_store, is_store
 
         if args.source is None:
             return _fail("give INPUT (a page store, pages or a dataset) or --source")
         names = ("colo", "device_id", "mode", "platform", "status", "version")
         source = default_store(args.source, **{n: getattr(args, n) for n in names})
-        if not (source / "manifest.json").is_file():
+        if not is_store(source):
             return _fail(
                 f"no page store at {source}: fill it with `dexkit fetch START --source "
                 f"{args.source}` and the same filters"
             )
-    frame, provenance = read_input(source)
+    frame, provenance = read_input(
+        source,
+        incomplete=args.incomplete,
+        max_page_bytes=args.max_page_bytes,
+        max_files=args.max_files,
+    )
     path = write_report(
         frame,
         args.output,

@@ -729,7 +729,10 @@ def _key(record: Any) -> tuple[Any, ...]:
     """What identifies a record: device, time and registration (multi-user devices)."""
     if not isinstance(record, dict):
         return (orjson.dumps(record),)
-    return (record.get("deviceId"), record.get("timestamp"), record.get("registrationId"))
+    key = (record.get("deviceId"), record.get("timestamp"), record.get("registrationId"))
+    if any(isinstance(v, list | dict) for v in key):  # wrong-typed: read_pages names the field
+        return tuple(orjson.dumps(v) if isinstance(v, list | dict) else v for v in key)
+    return key
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ message ever contains a credential.
     │       └── BudgetError               a query that would spend more requests than allowed
     ├── PageError                         a page cannot be read (not JSON, HTML, no result)
     │   └── RecordError                   a record has a missing or wrong-typed field
+    ├── StoreError                        a page store is damaged or unsafe (manifest, symlinks)
     ├── APIError                          Cloudflare answered with an error (4xx, 5xx, failure)
     │   ├── AuthError                     401 / 403: the credentials are wrong or lack permission
     │   ├── NotFoundError                 404: wrong account id or path
@@ -22,11 +23,18 @@ message ever contains a credential.
 
     DexkitWarning (UserWarning)
     ├── UnknownFieldsWarning              records carry fields dexkit's schema does not know (kept)
-    └── CoercionWarning                   lenient loading turned wrong-typed values into nulls
+    ├── CoercionWarning                   lenient loading turned wrong-typed values into nulls
+    └── IncompleteChunksWarning           a page store's interrupted chunks were left out
+
+Text that comes from servers or data (Cloudflare's messages, field names, file names) goes
+through :func:`printable` before it reaches an error message or a warning, so that no escape
+sequence from outside ever reaches a terminal.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,15 +47,41 @@ __all__ = [
     "CredentialsError",
     "DexkitError",
     "DexkitWarning",
+    "IncompleteChunksWarning",
     "NotFoundError",
     "PageError",
     "QueryError",
     "RateLimitError",
     "RecordError",
     "ServerError",
+    "StoreError",
     "TransportError",
     "UnknownFieldsWarning",
 ]
+
+
+#: C0 controls but newline and tab, DEL, and the C1 controls (CSI, OSC, ... in 8-bit form).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: object, *, newlines: bool = False) -> str:
+    r"""Return ``text`` with control characters shown as escapes (``\x1b``), fit for a terminal.
+
+    Escape sequences in text from a server or from data (``ESC ] 0 ; … BEL`` sets a terminal's
+    title, ``ESC [ 2 J`` clears the screen) are made visible instead of acted upon. Newlines
+    and tabs are escaped too unless ``newlines`` is true.
+
+    >>> printable("cpu\x1b]0;pwned\x07\x1b[2J\x9b1m")
+    'cpu\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m'
+    >>> printable("two\nlines"), printable("two\nlines", newlines=True)
+    ('two\\nlines', 'two\nlines')
+    """
+    text = str(text)
+    pattern = _CONTROLS if newlines else _CONTROLS_ALL
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -97,7 +131,7 @@ class PageError(DexkitError):
 
     def __init__(self, message: str, *, page: int | str | None = None) -> None:
         self.page = page
-        where = f"page {page}: " if page is not None else ""
+        where = f"page {printable(page)}: " if page is not None else ""
         super().__init__(where + message)
 
 
@@ -131,7 +165,7 @@ class RecordError(PageError):
         more = (
             f" ({problems - 1} more problem(s) of this kind in the input)" if problems > 1 else ""
         )
-        text = f"{where}field {field!r}: {message}, got {_short(value)}{more}"
+        text = f"{where}field {printable(repr(field))}: {message}, got {_short(value)}{more}"
         super().__init__(text, page=page)
 
 
@@ -173,12 +207,14 @@ class APIError(DexkitError):
         if status is not None:
             parts.append(f"HTTP {status}")
         head = ", ".join(parts)
-        detail = "; ".join(f"[{e.get('code')}] {e.get('message', '')}" for e in self.errors)
+        detail = "; ".join(
+            f"[{printable(e.get('code'))}] {printable(e.get('message', ''))}" for e in self.errors
+        )
         text = f"{head}: {message}" if head else message
         if detail:
             text += f" — Cloudflare says: {detail}"
         if cf_ray:
-            text += f" (cf-ray {cf_ray})"
+            text += f" (cf-ray {printable(cf_ray)})"
         super().__init__(text)
 
 
@@ -196,6 +232,24 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx responses or a proxy's HTML page outlasted the retry budget."""
+
+
+class StoreError(DexkitError):
+    """A page store cannot be used: a damaged manifest or page, or a path leaving the store.
+
+    Raised before anything is deleted or written. The message names the file and says what to
+    do (usually: move the file away, or fetch into a new directory).
+
+    Attributes
+    ----------
+    path
+        The file or directory at fault.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = None if path is None else os.fspath(path)
+        where = f"{printable(self.path)}: " if self.path is not None else ""
+        super().__init__(where + message)
 
 
 class TransportError(DexkitError):
@@ -222,3 +276,7 @@ class UnknownFieldsWarning(DexkitWarning):
 
 class CoercionWarning(DexkitWarning):
     """Lenient loading replaced wrong-typed values with nulls."""
+
+
+class IncompleteChunksWarning(DexkitWarning):
+    """Reading a page store left out chunks whose fetch did not finish (see ``incomplete=``)."""

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import codecs
 import glob
-import gzip
 import io
 import json
 import os
 import warnings
-import zlib
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,13 +35,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from dexkit import store as _store
+from dexkit._files import (
+    MAX_FILES,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_BYTES_LIMIT,
+    decompress,
+    find,
+    read_page,
+    walk,
+)
 from dexkit.errors import (
     APIError,
     CoercionWarning,
     ConfigError,
+    DexkitError,
+    IncompleteChunksWarning,
     PageError,
     RecordError,
+    StoreError,
     UnknownFieldsWarning,
+    printable,
 )
 from dexkit.schema import RECORD, REQUIRED, Spec, empty_frame, snake_case
 
@@ -51,9 +63,10 @@ __all__ = ["app_usage", "flatten", "read_pages"]
 
 PageSource: TypeAlias = "bytes | str | os.PathLike[str] | Sequence[bytes | str | os.PathLike[str]]"
 OnError: TypeAlias = Literal["raise", "null"]
+Incomplete: TypeAlias = Literal["skip", "include", "raise"]
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
-_MANIFEST = "manifest.json"
+_MANIFEST = _store.MANIFEST
 _MIN_BLOCK = 1 << 22
 
 # --------------------------------------------------------------------------------------------
@@ -151,15 +164,6 @@ def _rebuild(array: pa.Array, target: pa.DataType) -> pa.Array:
 # Collecting page bytes from the many kinds of source
 
 
-def _decompress(label: int | str, data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise PageError(f"cannot decompress gzip data ({exc})", page=label) from exc
-
-
 def _looks_like_json(item: str | os.PathLike[str]) -> bool:
     return isinstance(item, str) and item.lstrip()[:1] in ("{", "[")
 
@@ -171,30 +175,99 @@ def _not_a_path(item: str | os.PathLike[str], reason: str) -> ConfigError:
             "(as the API sends it), e.g. text.encode()"
         )
     shown = str(item) if len(str(item)) <= 80 else str(item)[:77] + "..."
-    return ConfigError(f"{reason}: {shown!r}")
+    return ConfigError(f"{reason}: {printable(repr(shown))}")
 
 
-def _expand(item: str | os.PathLike[str]) -> list[Path]:
-    path = Path(item)
-    try:
-        is_dir, is_file = path.is_dir(), path.is_file()
-    except OSError as exc:  # a name too long, say
-        raise _not_a_path(item, f"cannot use as a path ({exc.strerror or exc})") from exc
-    if is_dir:
-        files = [p for p in path.rglob("*.json*") if p.name != _MANIFEST]
-        return sorted(p for p in files if p.is_file() and p.name.endswith((".json", ".json.gz")))
-    if is_file:
-        return [path]
-    if glob.has_magic(str(item)):
-        found = (Path(p) for p in sorted(glob.glob(str(item), recursive=True)))
-        files = [p for p in found if p.is_file() and p.name != _MANIFEST]
-        if not files and _looks_like_json(item):
-            raise _not_a_path(item, "no such file or directory")  # JSON text, most likely
-        return files
-    raise _not_a_path(item, "no such file or directory")
+class _Selection:
+    """What the sources of one :func:`read_pages` call select: pages and what was left out."""
+
+    def __init__(self, max_page_bytes: int, max_files: int, incomplete: Incomplete) -> None:
+        self.max_page_bytes = max_page_bytes
+        self.max_files = max_files
+        self.incomplete = incomplete
+        self.pages: list[tuple[int | str, bytes]] = []
+        self.stored: set[str] = set()  # labels of pages read from a page store
+        self.skipped: list[str] = []  # incomplete chunks left out, as "STORE/KEY"
+
+    def files(self, item: str | os.PathLike[str]) -> list[Path]:
+        path = Path(item)
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:  # a name too long, say
+            raise _not_a_path(item, f"cannot use as a path ({exc.strerror or exc})") from exc
+        if is_dir and _store.is_store(path):
+            stored, skipped = _store.stored_pages(
+                path, include_incomplete=self.incomplete == "include", max_files=self.max_files
+            )
+            if skipped and self.incomplete == "raise":
+                raise StoreError(
+                    f"{len(skipped)} chunk(s) of this page store are incomplete (a fetch was "
+                    f"interrupted): {', '.join(skipped)}; fetch the window again to finish "
+                    "them, or pass incomplete='skip' or 'include' (dexkit report --incomplete)",
+                    path=path,
+                )
+            self.stored.update(str(f) for f in stored)
+            self.skipped.extend(f"{path}/{key}" for key in skipped)
+            if not stored and not skipped:
+                raise ConfigError(
+                    f"the page store {printable(repr(str(path)))} holds no pages: nothing was "
+                    "fetched into it yet, or only windows without records"
+                )
+            return stored
+        if is_dir:
+            files = []
+            for found, found_dir, _ in walk(path):
+                name = found.name
+                if not found_dir and name.endswith((".json", ".json.gz")) and name != _MANIFEST:
+                    files.append(found)
+                    if len(files) > self.max_files:
+                        raise ConfigError(
+                            f"{printable(repr(str(path)))} holds more than "
+                            f"max_files={self.max_files} page files: read a part of it, or "
+                            "pass a larger max_files= (dexkit report --max-files)"
+                        )
+            if not files:
+                raise ConfigError(
+                    f"no page files (.json or .json.gz) in {printable(repr(str(path)))}"
+                )
+            return sorted(files, key=str)
+        if is_file:
+            return [path]
+        if glob.has_magic(str(item)):
+            matched = [p for p in find(str(item), max_files=self.max_files) if p.name != _MANIFEST]
+            if not matched:
+                if _looks_like_json(item):
+                    raise _not_a_path(item, "no such file or directory")  # JSON text, most likely
+                raise _not_a_path(item, "no file matches this glob")
+            return matched
+        raise _not_a_path(item, "no such file or directory")
+
+    def add(self, item: Any) -> None:
+        if isinstance(item, bytes | bytearray | memoryview):
+            label = len(self.pages) + 1
+            self.pages.append((label, decompress(label, bytes(item), self.max_page_bytes)))
+            return
+        if not isinstance(item, str | os.PathLike):
+            raise ConfigError(f"cannot read pages from a {type(item).__name__}")
+        for path in self.files(item):
+            try:
+                data = read_page(path, self.max_page_bytes)
+            except PageError as exc:
+                raise self.damaged(exc) from exc
+            self.pages.append((str(path), data))
+
+    def damaged(self, exc: PageError) -> DexkitError:
+        """A page error, or the store error it is when the page comes from a page store."""
+        if type(exc) is not PageError or str(exc.page) not in self.stored:
+            return exc
+        reason = str(exc).removeprefix(f"page {printable(exc.page)}: ")
+        return StoreError(
+            f"a stored page is damaged ({reason}): delete it and fetch the window again",
+            path=str(exc.page),
+        )
 
 
-def _collect(source: PageSource) -> list[tuple[int | str, bytes]]:
+def _collect(source: PageSource, selection: _Selection) -> _Selection:
     items: Iterable[Any]
     if isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
         items = [source]
@@ -205,23 +278,9 @@ def _collect(source: PageSource) -> list[tuple[int | str, bytes]]:
             "read_pages() takes page bytes, a list of page bytes, a page file, "
             f"or a directory or glob of saved pages; got {type(source).__name__}"
         )
-    pages: list[tuple[int | str, bytes]] = []
     for item in items:
-        if isinstance(item, bytes | bytearray | memoryview):
-            label = len(pages) + 1
-            pages.append((label, _decompress(label, bytes(item))))
-            continue
-        if not isinstance(item, str | os.PathLike):
-            raise ConfigError(f"cannot read pages from a {type(item).__name__}")
-        for path in _expand(item):
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise PageError(
-                    f"cannot read the file ({exc.strerror or exc})", page=str(path)
-                ) from exc
-            pages.append((str(path), _decompress(str(path), data)))
-    return pages
+        selection.add(item)
+    return selection
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,6 +455,13 @@ def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> bytes:
         if doc is None:
             raise PageError(_describe_bad_json(raw, exc), page=label) from exc
         nonstandard = True
+    if isinstance(doc, list):
+        raise PageError(
+            "expected the API envelope (a JSON object), got a JSON list: a bare list of "
+            "records? wrap it in an envelope first, e.g. "
+            "read_pages(orjson.dumps({'success': True, 'result': records}))",
+            page=label,
+        )
     if not isinstance(doc, dict):
         raise PageError(
             f"expected the API envelope (a JSON object), got a JSON {type(doc).__name__}",
@@ -646,24 +712,31 @@ def _finish(
 
 def _warn(unknown: Sequence[tuple[str, str]], nulled: Counter[str], as_json: bool) -> None:
     if unknown:
-        names = ", ".join(f"{api} (→ {column})" for api, column in unknown)
+        names = ", ".join(f"{printable(api)} (→ {printable(column)})" for api, column in unknown)
         how = " as JSON text" if as_json else ""
         warnings.warn(
             f"{len(unknown)} field(s) not in dexkit's schema were kept{how}: {names}",
             UnknownFieldsWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     if nulled:
-        detail = ", ".join(f"{field} ({n})" for field, n in nulled.most_common())
+        detail = ", ".join(f"{printable(field)} ({n})" for field, n in nulled.most_common())
         warnings.warn(
             f"on_error='null': {sum(nulled.values())} wrong-typed or missing value(s) became "
             f"null: {detail}",
             CoercionWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
-def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFrame:
+def read_pages(
+    source: PageSource,
+    *,
+    on_error: OnError = "raise",
+    incomplete: Incomplete = "skip",
+    max_page_bytes: int = MAX_PAGE_BYTES,
+    max_files: int = MAX_FILES,
+) -> pl.DataFrame:
     """Read DEX fleet-status device pages into a typed frame.
 
     Parameters
@@ -672,13 +745,29 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFra
         One page's bytes (a response body of ``GET …/dex/fleet-status/devices``), a list of
         page bytes (numbered from 1 in errors, like the API's pages), a saved page file
         (``.json`` or ``.json.gz``), a directory of saved pages (read recursively, in path
-        order; ``manifest.json`` files are skipped), or a glob.
+        order; ``manifest.json`` files are skipped), a page store (a directory written by
+        ``Client.fetch``), or a glob (``**`` for any depth). A directory or glob that selects
+        no page raises.
     on_error
         ``"raise"`` (the default): a missing required field, a wrong-typed value or an
         unreadable timestamp raises :class:`~dexkit.RecordError` naming the page, record,
         field and value. ``"null"``: such values become nulls and a
         :class:`~dexkit.CoercionWarning` says how many per field. Pages that are not a
         success envelope (not JSON, HTML, ``success: false``, no ``result``) always raise.
+    incomplete
+        What to do with the chunks of a page store whose fetch did not finish (interrupted,
+        or still running): ``"skip"`` (the default) leaves them out and names them in one
+        :class:`~dexkit.IncompleteChunksWarning`, so that a partial hour never passes for a
+        whole one; ``"include"`` reads the pages they have; ``"raise"`` raises
+        :class:`~dexkit.StoreError`.
+    max_page_bytes
+        The most bytes one page may hold, after gzip decompression (256 MiB by default; a
+        page of 50 records is about 100 KB; at most 1 GiB - 1 byte, the largest page Arrow
+        reads). A larger page raises :class:`~dexkit.PageError` without being read whole (a
+        gzip bomb stops there).
+    max_files
+        The most files a directory, store or glob may select (200,000 by default); more
+        raises :class:`~dexkit.ConfigError`.
 
     Returns
     -------
@@ -689,8 +778,15 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFra
 
     Raises
     ------
+    ConfigError
+        The source selects no page (an empty directory or store, a glob matching nothing, a
+        missing path), or more than ``max_files``.
     PageError
-        A page is not JSON (an HTML error page, truncated JSON) or has no ``result``.
+        A page is not JSON (an HTML error page, truncated JSON), has no ``result``, or is
+        larger than ``max_page_bytes``.
+    StoreError
+        A page store's manifest or a stored page is damaged, or a symbolic link leads out of
+        the store.
     APIError
         A page says ``success: false``; carries Cloudflare's error codes and messages.
     RecordError
@@ -729,10 +825,44 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> pl.DataFra
     """
     if on_error not in ("raise", "null"):
         raise ConfigError(f"on_error must be 'raise' or 'null', not {on_error!r}")
-    lenient = on_error == "null"
-    pages = _collect(source)
+    if incomplete not in ("skip", "include", "raise"):
+        raise ConfigError(f"incomplete must be 'skip', 'include' or 'raise', not {incomplete!r}")
+    for name, bound in (("max_page_bytes", max_page_bytes), ("max_files", max_files)):
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            raise ConfigError(f"{name} must be a positive integer, not {bound!r}")
+    if max_page_bytes > MAX_PAGE_BYTES_LIMIT:
+        raise ConfigError(
+            f"max_page_bytes can be at most {MAX_PAGE_BYTES_LIMIT} (1 GiB - 1 byte, the largest "
+            f"page Arrow reads), not {max_page_bytes}"
+        )
+    selection = _collect(source, _Selection(max_page_bytes, max_files, incomplete))
+    pages = selection.pages
+    if not pages and selection.skipped:
+        raise ConfigError(
+            f"every chunk selected is incomplete (a fetch did not finish): "
+            f"{printable(', '.join(selection.skipped))}; fetch the window again to finish "
+            "them, or pass incomplete='include' to read what they hold (dexkit report "
+            "--incomplete include)"
+        )
     if not pages:
         return empty_frame()
+    try:
+        frame = _read(pages, on_error == "null")
+    except PageError as exc:
+        raise selection.damaged(exc) from exc
+    if selection.skipped:
+        warnings.warn(
+            f"left out {len(selection.skipped)} incomplete chunk(s) of a page store (their "
+            f"fetch did not finish): {printable(', '.join(selection.skipped))}; fetch the "
+            "window again to finish them, or pass incomplete='include' to read what they hold "
+            "(dexkit report --incomplete include)",
+            IncompleteChunksWarning,
+            stacklevel=2,
+        )
+    return frame
+
+
+def _read(pages: list[tuple[int | str, bytes]], lenient: bool) -> pl.DataFrame:
     labels = [label for label, _ in pages]
     lines = [_as_line(raw) for _, raw in pages]
     nulled: Counter[str] = Counter()

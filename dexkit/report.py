@@ -129,7 +129,9 @@ class Report:
 # Inputs
 
 
-def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, Any]]:
+def read_input(
+    source: str | os.PathLike[str], **options: Any
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Read device records from a page store, saved pages or a Parquet dataset.
 
     Parameters
@@ -138,6 +140,9 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
         A page store directory (with ``manifest.json``), a directory or glob of saved pages
         (``.json``/``.json.gz``), or a Parquet dataset of :func:`dexkit.dataset.write_dataset`
         (a directory with ``date=…/source=…`` partitions).
+    **options
+        Passed to :func:`dexkit.read_pages` for pages and stores (``incomplete``,
+        ``max_page_bytes``, ``max_files``).
 
     Returns
     -------
@@ -155,6 +160,7 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
     """
     from dexkit.dataset import scan_dataset
     from dexkit.frames import read_pages
+    from dexkit.store import MANIFEST, is_store, load_manifest
 
     text = os.fspath(source)
     path = Path(text)
@@ -169,20 +175,14 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
                 f"cannot read the Parquet dataset at {text!r}: {first} (a file damaged or "
                 "written by another tool; re-fetch, or remove that partition)"
             ) from exc
-    manifest = path / "manifest.json"
-    if path.is_dir() and manifest.is_file():
+    if path.is_dir() and is_store(path):
         info["kind"] = "page store"
-        try:
-            data = json.loads(manifest.read_text("utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        if isinstance(data, dict):
-            for name in ("shape", "created", "updated"):
-                if name in data:
-                    info["query" if name == "shape" else f"store {name}"] = data[name]
-            fetches = data.get("fetches")
-            if isinstance(fetches, list) and fetches and isinstance(fetches[-1], dict):
-                info["fetched at"] = fetches[-1].get("finished")
+        data = load_manifest(path / MANIFEST)  # a damaged one is a StoreError naming it
+        for name in ("shape", "created", "updated"):
+            info["query" if name == "shape" else f"store {name}"] = data[name]
+        fetches = data["fetches"]
+        if fetches:
+            info["fetched at"] = fetches[-1].get("finished")
     elif path.is_dir():
         info["kind"] = "saved pages"
     elif path.is_file():
@@ -191,7 +191,7 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
         info["kind"] = "saved pages (glob)"
     else:
         raise ConfigError(f"no device records at {text!r}: not a file, directory or glob")
-    return read_pages(text), info
+    return read_pages(text, **options), info
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,11 +7,18 @@ Layout of a store directory::
     DIR/last_seen/2026-11-18T133000--2026-11-18T140000/page-00001.json.gz
 
 Pages are the API's response bodies exactly, so ``dexkit.read_pages(DIR)`` reads a store offline
-(it skips ``manifest.json``). Every write is atomic (a temporary file, then ``os.replace``): an
-interrupted fetch leaves whole pages or none, and the next fetch of the same window requests only
-the pages that are missing. ``hourly`` and ``raw`` windows are split into chunks aligned to whole
-UTC hours (see :func:`split`); a chunk that is complete and entirely in the past is never fetched
-again. No credential is ever written.
+(it skips ``manifest.json``, and leaves out chunks whose fetch did not finish). Every write is
+atomic (a temporary file, then ``os.replace``): an interrupted fetch leaves whole pages or none,
+and the next fetch of the same window requests only the pages that are missing. ``hourly`` and
+``raw`` windows are split into chunks aligned to whole UTC hours (see :func:`split`); a chunk
+that is complete and entirely in the past is never fetched again. No credential is ever written.
+
+Safety: the store never follows a symbolic link out of its directory (a store unpacked from an
+archive may hold one): it checks the whole tree when opened and every path before it deletes or
+writes, and raises :class:`~dexkit.StoreError` instead. The manifest is updated under a file
+lock (``DIR/.manifest.lock``, the ``filelock`` package) by reading it, merging this process's
+changes and writing it back, so that processes fetching into one store keep each other's chunks.
+A damaged or crafted manifest or stored page is one :class:`~dexkit.StoreError` naming the file.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import filelock
 import orjson
 
+from dexkit._files import MAX_FILES, MAX_PAGE_BYTES, read_page, walk
 from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PageError, StoreError, printable
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,9 +50,12 @@ __all__ = [
     "PageStore",
     "cache_frame",
     "default_store",
+    "is_store",
+    "load_manifest",
     "read_window",
     "split",
     "store_root",
+    "stored_pages",
 ]
 
 #: The environment variable that moves every default page store (see :func:`store_root`).
@@ -51,8 +63,15 @@ STORE_ENV = "DEXKIT_STORE"
 
 #: The manifest's file name (``read_pages`` skips it).
 MANIFEST = "manifest.json"
+#: The lock file that serializes manifest updates between processes.
+LOCK = ".manifest.lock"
 _FORMAT = "dexkit-page-store"
 _VERSION = 1
+#: A manifest larger than this is not one dexkit wrote (a week of hourly chunks is ~100 KB).
+MAX_MANIFEST_BYTES = 64 * 2**20
+#: Seconds to wait for another process's manifest update before giving up.
+LOCK_TIMEOUT = 60.0
+_KEY = re.compile(r"(?:last_seen|hourly|raw)/[0-9T-]{10,40}")
 
 
 @dataclass(frozen=True)
@@ -308,7 +327,9 @@ def cache_frame(path: str | os.PathLike[str], make: Callable[[], pl.DataFrame]) 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    with open(part, "wb") as handle:
+    part.unlink(missing_ok=True)  # a stale one, or a planted link: never written through
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    with open(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -317,6 +338,232 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _page_name(number: int) -> str:
     return f"page-{number:05d}.json.gz"
+
+
+# --------------------------------------------------------------------------------------------
+# The manifest, checked
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_ENTRY_FIELDS: dict[str, tuple[Any, bool]] = {  # name: (check, required)
+    "query": (lambda v: isinstance(v, dict), True),
+    "complete": (lambda v: isinstance(v, bool), True),
+    "closed": (lambda v: isinstance(v, bool), False),
+    "finished": (lambda v: isinstance(v, bool), False),
+    "total_pages": (lambda v: v is None or (_is_int(v) and v >= 0), False),
+    "total_count": (lambda v: v is None or (_is_int(v) and v >= 0), False),
+    "pages": (lambda v: isinstance(v, list) and all(_is_int(n) and n > 0 for n in v), False),
+    "records": (lambda v: _is_int(v) and v >= 0, False),
+    "stop": (lambda v: isinstance(v, str), False),
+    "fetched": (lambda v: isinstance(v, str), False),
+}
+
+
+def _manifest_problem(doc: Any) -> str | None:
+    """What is wrong with a parsed manifest, or ``None``."""
+    if not isinstance(doc, dict):
+        return f"a JSON {type(doc).__name__}, not an object"
+    if doc.get("format") != _FORMAT:
+        return f"its format is {printable(repr(doc.get('format')))}, not {_FORMAT!r}"
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= _VERSION:
+        return f"version {printable(repr(version))} (this dexkit reads version {_VERSION})"
+    if not isinstance(doc.get("shape"), dict):
+        return "'shape' is not an object"
+    for name in ("created", "updated"):
+        if not isinstance(doc.get(name), str):
+            return f"{name!r} is not a string"
+    chunks = doc.get("chunks")
+    if not isinstance(chunks, dict):
+        return "'chunks' is not an object"
+    for key, entry in chunks.items():
+        if not _KEY.fullmatch(key):
+            return f"chunk {printable(repr(key[:80]))} is not a chunk name dexkit writes"
+        if not isinstance(entry, dict):
+            return f"chunk {key!r} is not an object"
+        for name, (check, required) in _ENTRY_FIELDS.items():
+            if name not in entry:
+                if required:
+                    return f"chunk {key!r} has no {name!r}"
+                continue
+            if not check(entry[name]):
+                value = printable(repr(entry[name]))[:60]
+                return f"chunk {key!r} has a wrong {name!r} ({value})"
+    fetches = doc.get("fetches")
+    if not isinstance(fetches, list) or not all(isinstance(f, dict) for f in fetches):
+        return "'fetches' is not a list of objects"
+    return None
+
+
+def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a page store's ``manifest.json``.
+
+    Raises
+    ------
+    StoreError
+        The file cannot be read, is not JSON (empty, truncated, binary, nested too deeply) or
+        not a manifest dexkit writes (wrong types, unknown chunk names); the message names it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp(), "manifest.json")
+    >>> _ = path.write_text('{"format": "dexkit-page-store", "chunks": []}')
+    >>> load_manifest(path)
+    Traceback (most recent call last):
+    ...
+    dexkit.errors.StoreError: .../manifest.json: not a dexkit page store manifest (version None ...
+    """
+    path = Path(path)
+    advice = (
+        "move it away and fetch into a new directory (read_pages() then reads the pages as "
+        "plain saved pages, complete or not)"
+    )
+    try:
+        if path.is_symlink():
+            raise StoreError("the manifest is a symbolic link: " + advice, path=path)
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise StoreError(
+                f"not a dexkit page store manifest ({size:,} bytes, more than a manifest ever "
+                f"holds): {advice}",
+                path=path,
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read the manifest ({exc.strerror or exc})", path=path) from exc
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        what = "empty" if not data.strip() else f"not JSON: {exc}"
+        raise StoreError(
+            f"not a dexkit page store manifest ({printable(what)}): {advice}", path=path
+        ) from exc
+    problem = _manifest_problem(doc)
+    if problem is not None:
+        raise StoreError(f"not a dexkit page store manifest ({problem}): {advice}", path=path)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _finished(entry: Mapping[str, Any]) -> bool:
+    """Whether a chunk's fetch ran to its end (manifests before ``finished``: ``stop`` says)."""
+    if "finished" in entry:
+        return bool(entry["finished"])
+    return bool(entry.get("complete")) or "stop" in entry
+
+
+# --------------------------------------------------------------------------------------------
+# Paths that stay in the store
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise StoreError(f"cannot resolve this path ({exc})", path=path) from exc
+
+
+def _refuse_link_out(path: Path, real_root: Path) -> None:
+    """Raise if the symbolic link ``path`` leads out of the store at ``real_root``."""
+    if not _real(path).is_relative_to(real_root):
+        raise StoreError(
+            f"a symbolic link leads out of the page store (to {printable(_real(path))}): "
+            "dexkit never reads, writes or deletes outside a store; remove the link, or "
+            "fetch into another directory",
+            path=path,
+        )
+
+
+def _check_tree(root: Path, real_root: Path) -> None:
+    """Refuse a store holding a symbolic link that leads out of it (checked without following)."""
+    for path, _, is_link in walk(root, follow=False):
+        if is_link:
+            _refuse_link_out(path, real_root)
+
+
+def is_store(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` is a page store: it has a ``manifest.json`` that is not another tool's.
+
+    A manifest that cannot be read or parsed counts as a (damaged) store; a JSON object with
+    another ``format``, or none, is another tool's file.
+
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> is_store(root)
+    False
+    >>> _ = (root / "manifest.json").write_text('{"name": "my notes"}')
+    >>> is_store(root)
+    False
+    >>> _ = (root / "manifest.json").write_text('{"format": "dexkit-page-store", "version"')
+    >>> is_store(root)
+    True
+    """
+    path = Path(root) / MANIFEST
+    if not os.path.lexists(path):
+        return False
+    try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_MANIFEST_BYTES:
+            doc = orjson.loads(path.read_bytes())
+            if isinstance(doc, dict) and doc.get("format", _FORMAT) != _FORMAT:
+                return False
+            if isinstance(doc, dict) and "format" not in doc and "chunks" not in doc:
+                return False
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    return True
+
+
+def stored_pages(
+    root: str | os.PathLike[str],
+    *,
+    include_incomplete: bool = False,
+    max_files: int = MAX_FILES,
+) -> tuple[list[Path], list[str]]:
+    """The page files of a page store, and the chunks left out as incomplete.
+
+    A chunk is complete when its last fetch ran to its end; pages of chunks that are not
+    (an interrupted or running fetch), or that the manifest does not know, are left out unless
+    ``include_incomplete``. Raises :class:`~dexkit.StoreError` for a damaged manifest or a
+    symbolic link out of the store, :class:`~dexkit.ConfigError` past ``max_files``.
+
+    >>> import tempfile
+    >>> stored_pages(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    dexkit.errors.StoreError: .../manifest.json: cannot read the manifest (No such file ...)
+    """
+    root = Path(root)
+    manifest = load_manifest(root / MANIFEST)
+    real_root = _real(root)
+    finished = {key for key, entry in manifest["chunks"].items() if _finished(entry)}
+    files: list[Path] = []
+    skipped: set[str] = set()
+    for path, is_dir, is_link in walk(root, follow=False):
+        if is_link:
+            _refuse_link_out(path, real_root)
+        name = path.name
+        if is_dir or not name.endswith((".json", ".json.gz")) or name == MANIFEST:
+            continue
+        key = "/".join(path.relative_to(root).parts[:2])
+        if key in finished or include_incomplete:
+            files.append(path)
+            if len(files) > max_files:
+                raise ConfigError(
+                    f"the page store {printable(repr(str(root)))} holds more than "
+                    f"max_files={max_files} pages: pass a larger max_files= (dexkit report "
+                    "--max-files)"
+                )
+        else:
+            skipped.add(key)
+    return sorted(files, key=str), sorted(skipped)
+
+
+# --------------------------------------------------------------------------------------------
+# The store
 
 
 class PageStore:
@@ -329,6 +576,9 @@ class PageStore:
     shape
         What identifies the query apart from its window (``Query.shape()``). A store holds one
         shape: opening it with another raises :class:`~dexkit.ConfigError`.
+    lock_timeout
+        Seconds to wait for another process's manifest update (they take milliseconds); past
+        it, :class:`~dexkit.StoreError`.
 
     Examples
     --------
@@ -346,29 +596,27 @@ class PageStore:
     (True, ['page-00001.json.gz'])
     """
 
-    def __init__(self, root: str | os.PathLike[str], shape: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        shape: Mapping[str, Any],
+        *,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
         self.root = Path(root)
         self.shape = dict(shape)
+        self._lock_timeout = lock_timeout
+        self._dirty: set[str] = set()  # chunks this process changed since its last save
+        self._new_fetches: list[dict[str, Any]] = []
         path = self.root / MANIFEST
-        if path.exists():
-            try:
-                manifest = orjson.loads(path.read_bytes())
-            except orjson.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"{path} is not a dexkit manifest ({exc}): use another directory"
-                ) from exc
-            if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-                raise ConfigError(
-                    f"{path} is not a dexkit page store manifest: use another directory"
-                )
-            if manifest.get("shape") != self.shape:
-                raise ConfigError(
-                    f"{self.root} holds pages of another query ({manifest.get('shape')}), not "
-                    f"{self.shape}: fetch into another directory"
-                )
-            self.manifest: dict[str, Any] = manifest
+        if self.root.exists() or self.root.is_symlink():
+            self._real_root = _real(self.root)
+            _check_tree(self.root, self._real_root)
+        if os.path.lexists(path):
+            self.manifest: dict[str, Any] = self._checked(load_manifest(path))
         else:
-            if self.root.exists() and any(self.root.iterdir()):
+            # hidden names: the lock, and the temporary file of a process creating the store
+            if self.root.exists() and any(not p.name.startswith(".") for p in self.root.iterdir()):
                 raise ConfigError(
                     f"{self.root} is not empty and has no {MANIFEST}: fetch into a new or empty "
                     "directory, or one that an earlier fetch made"
@@ -384,9 +632,32 @@ class PageStore:
                 "fetches": [],
             }
         self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = _real(self.root)
+        self._lock = filelock.FileLock(self._inside(self.root / LOCK), timeout=lock_timeout)
+        if not os.path.lexists(path):
+            self.save()  # a new store: its manifest first, before any page
+
+    def _checked(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        if manifest["shape"] != self.shape:
+            raise ConfigError(
+                f"{self.root} holds pages of another query ({manifest['shape']}), not "
+                f"{self.shape}: fetch into another directory"
+            )
+        return manifest
 
     def __repr__(self) -> str:
         return f"PageStore({str(self.root)!r}, {len(self.manifest['chunks'])} chunk(s))"
+
+    def _inside(self, path: Path) -> Path:
+        """``path``, once sure that it and the directories above it stay in the store."""
+        if not _real(path).is_relative_to(self._real_root):
+            raise StoreError(
+                f"this path leads out of the page store (to {printable(_real(path))}) through "
+                "a symbolic link: dexkit never reads, writes or deletes outside a store; "
+                "remove the link, or fetch into another directory",
+                path=path,
+            )
+        return path
 
     def _entry(self, chunk: Chunk) -> dict[str, Any] | None:
         entry = self.manifest["chunks"].get(chunk.key)
@@ -401,43 +672,79 @@ class PageStore:
 
     def present(self, chunk: Chunk) -> dict[int, Path]:
         """The saved page files of ``chunk``, by page number."""
-        folder = self.root / chunk.key
+        folder = self._inside(self.root / chunk.key)
         out: dict[int, Path] = {}
         for path in folder.glob("page-*.json.gz"):
             try:
-                out[int(path.name[5:10])] = path
+                number = int(path.name[5:10])
             except ValueError:
                 continue
+            out[number] = self._inside(path)
         return dict(sorted(out.items()))
+
+    def _reuse(self, path: Path) -> bytes:
+        """A saved page's body, checked as far as paging needs it."""
+        try:
+            raw = read_page(path, MAX_PAGE_BYTES)
+            doc = orjson.loads(raw)
+        except (PageError, orjson.JSONDecodeError) as exc:
+            reason = str(exc).removeprefix(f"page {printable(path)}: ")
+            raise StoreError(
+                f"a stored page is damaged ({printable(reason)}): delete it and fetch again",
+                path=path,
+            ) from exc
+        result = doc.get("result") if isinstance(doc, dict) else None
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise StoreError(
+                "a stored page is damaged (not an API envelope with a list of records in "
+                "'result'): delete it and fetch again",
+                path=path,
+            )
+        return raw
 
     def prepare(self, chunk: Chunk) -> dict[int, bytes]:
         """Get ready to fetch ``chunk``: return the pages a resumed fetch can reuse.
 
         Pages saved for the same window are kept (an interrupted fetch resumes); pages of another
-        window of the same chunk (an open hour fetched earlier) are removed.
+        window of the same chunk (an open hour fetched earlier) are removed. The chunk is marked
+        unfinished until :meth:`finish`.
         """
-        if self._entry(chunk) is None:
-            shutil.rmtree(self.root / chunk.key, ignore_errors=True)
+        folder = self._inside(self.root / chunk.key)
+        entry = self._entry(chunk)
+        # a chunk the manifest does not know yet is unfinished for readers as it is: recording it
+        # can wait for page 1; one it knows must be marked unfinished before a page changes
+        known = chunk.key in self.manifest["chunks"]
+        if entry is None:
+            shutil.rmtree(folder, ignore_errors=True)
             self.manifest["chunks"][chunk.key] = {
                 "query": chunk.query.describe(),
                 "complete": False,
+                "finished": False,
                 "closed": chunk.closed,
                 "total_pages": None,
                 "total_count": None,
                 "pages": [],
             }
-            return {}
-        return {n: gzip.decompress(path.read_bytes()) for n, path in self.present(chunk).items()}
+            have = {}
+        else:
+            have = {n: self._reuse(path) for n, path in self.present(chunk).items()}
+            self.manifest["chunks"][chunk.key] = {**entry, "finished": False}
+        self._dirty.add(chunk.key)
+        if known:
+            self.save()
+        return have
 
     def begin(self, chunk: Chunk, total_pages: int | None, total_count: int | None) -> None:
         """Record the totals page 1 announced."""
         entry = self.manifest["chunks"][chunk.key]
         entry.update(total_pages=total_pages, total_count=total_count)
+        self._dirty.add(chunk.key)
         self.save()
 
     def write_page(self, chunk: Chunk, number: int, body: bytes) -> None:
         """Save one page's body, atomically."""
-        _atomic_write(self.root / chunk.key / _page_name(number), gzip.compress(body, mtime=0))
+        path = self._inside(self.root / chunk.key / _page_name(number))
+        _atomic_write(path, gzip.compress(body, mtime=0))
 
     def finish(self, chunk: Chunk, numbers: Iterable[int], *, records: int, stop: str) -> None:
         """Record a chunk fetched to its end; drop saved pages past the stop."""
@@ -448,18 +755,21 @@ class PageStore:
         entry = self.manifest["chunks"][chunk.key]
         entry.update(
             complete=chunk.closed,
+            finished=True,
             pages=keep,
             records=records,
             stop=stop,
             fetched=datetime.now(UTC).isoformat(),
         )
+        self._dirty.add(chunk.key)
         self.save()
 
     def interrupted(self, chunk: Chunk) -> None:
         """Record which pages of ``chunk`` were saved before a fetch stopped early."""
         entry = self.manifest["chunks"].get(chunk.key)
         if entry is not None:
-            entry.update(complete=False, pages=list(self.present(chunk)))
+            entry.update(complete=False, finished=False, pages=list(self.present(chunk)))
+            self._dirty.add(chunk.key)
 
     def records(self, chunk: Chunk) -> int:
         """Distinct records of a finished chunk."""
@@ -475,11 +785,31 @@ class PageStore:
         """Append one fetch to the manifest's log (the last 100 are kept)."""
         item = {"query": query.describe(), "finished": datetime.now(UTC).isoformat()}
         item.update({k: v for k, v in summary.items() if k not in ("path", "query")})
-        self.manifest["fetches"] = [*self.manifest["fetches"], item][-100:]
+        self._new_fetches.append(item)
         self.save()
 
     def save(self) -> None:
-        """Write the manifest, atomically."""
-        self.manifest["updated"] = datetime.now(UTC).isoformat()
-        data = orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-        _atomic_write(self.root / MANIFEST, data + b"\n")
+        """Write the manifest atomically, merged under the store's lock with what other
+        processes wrote since: their chunks are kept, this process's changes win for the
+        chunks it changed, and the fetch logs are joined."""
+        path = self._inside(self.root / MANIFEST)
+        try:
+            with self._lock:
+                merged = self.manifest
+                if os.path.lexists(path):
+                    merged = self._checked(load_manifest(path))
+                    for key in self._dirty:
+                        merged["chunks"][key] = self.manifest["chunks"][key]
+                merged["fetches"] = [*merged["fetches"], *self._new_fetches][-100:]
+                merged["updated"] = datetime.now(UTC).isoformat()
+                data = orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                _atomic_write(path, data + b"\n")
+        except filelock.Timeout as exc:
+            raise StoreError(
+                f"another process has held the store's lock for more than {self._lock_timeout:g}"
+                " s: wait for its fetch to end, or pass a larger lock_timeout=",
+                path=self.root / LOCK,
+            ) from exc
+        self.manifest = merged
+        self._dirty.clear()
+        self._new_fetches.clear()

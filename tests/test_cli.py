@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 import dexkit
@@ -117,7 +124,7 @@ def test_budget_errors_speak_in_flags_and_report_finds_the_default_store(
         assert main(["report", "--source", "hourly", "--colo", "FRA", "-o", str(out)]) == 0
     assert out.stat().st_size > 10_000
     assert main(["report", "--source", "raw", "-o", str(out)]) == 1
-    assert "no page store at" in capsys.readouterr().err
+    assert "holds no pages: nothing was fetched into it yet" in capsys.readouterr().err
 
 
 def test_fetch_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -283,3 +290,233 @@ def test_report_on_a_damaged_dataset_is_one_line(
     assert err.startswith("dexkit: error: scan_dataset(): ")
     assert "is not readable Parquet" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- damaged or crafted page stores: one StoreError naming the file, everywhere ------------------
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, FakeCloudflare]]:
+    """A store with a complete chunk and one interrupted at page 3, and the fake it came from."""
+    store = tmp_path_factory.mktemp("fetched") / "store"
+    with FakeCloudflare(devices=300, seed=5) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        client.fetch(hours_ago(3), hours_ago(2), source="raw", into=store)
+        api.inject("500", page=3, times=1000)
+        broken = Client(
+            api.account_id, api.api_token, base_url=api.base_url, progress=False, retries=0
+        )
+        with pytest.raises(dexkit.ServerError):
+            broken.fetch(hours_ago(2), hours_ago(1), source="raw", into=store)
+        api._scripted.clear()
+        yield store, api
+
+
+def _copy(fetched: tuple[Path, FakeCloudflare], tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    shutil.copytree(fetched[0], store, symlinks=True)
+    return store
+
+
+def _manifest(store: Path) -> dict[str, Any]:
+    return dict(orjson.loads((store / "manifest.json").read_bytes()))
+
+
+def _edited(change: Callable[[dict[str, Any]], object]) -> Callable[[Path], bytes]:
+    def edit(store: Path) -> bytes:
+        manifest = _manifest(store)
+        change(manifest)
+        return orjson.dumps(manifest)
+
+    return edit
+
+
+def _first_chunk(manifest: dict[str, Any]) -> dict[str, Any]:
+    return dict(next(iter(manifest["chunks"].values())))
+
+
+DAMAGED_MANIFESTS: dict[str, Callable[[Path], bytes]] = {
+    "empty": lambda store: b"",
+    "truncated": lambda store: (store / "manifest.json").read_bytes()[:300],
+    "binary": lambda store: bytes(range(256)) * 4,
+    "deeply nested": lambda store: b"[" * 100_000 + b"]" * 100_000,
+    "deeply nested object": lambda store: (
+        b'{"format": "dexkit-page-store", "chunks": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001
+    ),
+    "not an object": lambda store: b'["dexkit-page-store"]',
+    "chunks is a list": _edited(lambda m: m.update(chunks=[])),
+    "version is text": _edited(lambda m: m.update(version="1")),
+    "shape is text": _edited(lambda m: m.update(shape="raw")),
+    "fetches is an object": _edited(lambda m: m.update(fetches={})),
+    "a chunk is a list": _edited(lambda m: m["chunks"].update({next(iter(m["chunks"])): []})),
+    "pages hold text": _edited(lambda m: next(iter(m["chunks"].values())).update(pages=["x"])),
+    "complete is a number": _edited(lambda m: next(iter(m["chunks"].values())).update(complete=1)),
+    "a chunk name with ..": _edited(
+        lambda m: m["chunks"].update({"raw/../../../etc": _first_chunk(m)})
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_MANIFESTS))
+def test_a_damaged_manifest_is_one_store_error_naming_it(
+    damage: str,
+    fetched: tuple[Path, FakeCloudflare],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _copy(fetched, tmp_path)
+    manifest = store / "manifest.json"
+    manifest.write_bytes(DAMAGED_MANIFESTS[damage](store))
+    with pytest.raises(dexkit.StoreError, match="not a dexkit page store manifest") as info:
+        dexkit.read_pages(store)
+    assert info.value.path == str(manifest)
+    api = fetched[1]
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+    fetch = ["fetch", hours_ago(3), hours_ago(1), "--source", "raw", "--into", str(store)]
+    report = ["report", str(store), "-o", str(tmp_path / "r.html")]
+    for argv in (fetch, [*fetch[:-2], "--into", str(store), "--no-progress"], report):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"dexkit: error: {manifest}: not a dexkit page store manifest")
+        assert len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
+
+
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+DAMAGED_PAGES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "truncated gzip": (lambda page: page[: len(page) // 2], "cannot decompress gzip data"),
+    "empty file": (lambda page: b"", "is not gzip data"),
+    "binary, not gzip": (lambda page: bytes(range(256)), "is not gzip data"),
+    "gzip of HTML": (lambda page: _gz(b"<html><title>oops</title></html>"), "HTML"),
+    "gzip of truncated JSON": (lambda page: _gz(gzip.decompress(page)[:500]), "JSON"),
+    "gzip of binary": (lambda page: _gz(bytes(range(256))), "not UTF-8"),
+    "gzip of deep nesting": (
+        lambda page: _gz(b'{"result": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"),
+        "damaged",
+    ),
+    "gzip of a list": (lambda page: _gz(b"[1, 2]"), "damaged"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_PAGES))
+def test_a_damaged_stored_page_is_one_store_error_naming_it(
+    damage: str,
+    fetched: tuple[Path, FakeCloudflare],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _copy(fetched, tmp_path)
+    change, words = DAMAGED_PAGES[damage]
+    complete = store / "raw" / f"{datetime.fromisoformat(hours_ago(3)):%Y-%m-%dT%H}"
+    interrupted = store / "raw" / f"{datetime.fromisoformat(hours_ago(2)):%Y-%m-%dT%H}"
+    for chunk in (complete, interrupted):
+        page = chunk / "page-00001.json.gz"
+        page.write_bytes(change(page.read_bytes()))
+    page = complete / "page-00001.json.gz"
+    with pytest.raises(dexkit.StoreError, match="a stored page is damaged") as info:
+        dexkit.read_pages(store)
+    assert info.value.path == str(page)
+    assert words in str(info.value)
+    assert main(["report", str(store), "-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dexkit: error: {page}: a stored page is damaged")
+    assert len(err.strip().splitlines()) == 1
+    # fetching the interrupted window again resumes from its saved pages: page 1 is damaged
+    api = fetched[1]
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+    argv = ["fetch", hours_ago(2), hours_ago(1), "--source", "raw", "--into", str(store)]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    page = interrupted / "page-00001.json.gz"
+    assert err.startswith(f"dexkit: error: {page}: a stored page is damaged")
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- escape sequences from servers and files never reach the terminal -----------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J"
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """Answers every request with a 400 whose Cloudflare error message carries escapes."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {
+                "success": False,
+                "errors": [{"code": 1001, "message": f"bad {ESCAPES}request"}],
+                "messages": [],
+                "result": None,
+            }
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_cloudflare_messages_are_escaped_in_error_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acc")
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok")
+        argv = ["fetch", "30m", "--into", str(tmp_path / "store"), "--no-progress"]
+        assert main(argv) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err.startswith("dexkit: error: ")
+    assert "\x1b" not in err
+    assert "\x07" not in err
+    assert "bad \\x1b]0;pwned\\x07\\x1b[2Jrequest" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_file_names_are_escaped_in_error_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / f"page{ESCAPES}.json"
+    bad.write_bytes(b"not json")
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert "page\\x1b]0;pwned\\x07\\x1b[2J.json" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_flags_move_the_bounds_and_choose_incomplete_chunks(
+    fetched: tuple[Path, FakeCloudflare], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _copy(fetched, tmp_path)
+    out = str(tmp_path / "r.html")
+    assert main(["report", str(store), "-o", out, "--incomplete", "raise"]) == 1
+    err = capsys.readouterr().err
+    assert "chunk(s) of this page store are incomplete" in err
+    assert "--incomplete" in err
+    assert main(["report", str(store), "-o", out, "--max-page-bytes", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert "more than max_page_bytes=1000" in err
+    assert "--max-page-bytes" in err
+    assert main(["report", str(store), "-o", out, "--max-files", "1"]) == 1
+    assert "more than max_files=1 pages" in capsys.readouterr().err
+    assert main(["report", str(store), "-o", out, "--incomplete", "include"]) == 0
+    assert "wrote" in capsys.readouterr().out

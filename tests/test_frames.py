@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import glob
 import gzip
 import json
 import math
 import subprocess
 import sys
-from datetime import UTC, datetime
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,10 @@ from dexkit import (
     RecordError,
     UnknownFieldsWarning,
 )
+from dexkit._files import find
+from dexkit.client import Client
 from dexkit.schema import SCHEMA, empty_frame
+from dexkit.testing import FakeCloudflare
 
 
 def ip(address: str = "10.0.0.2", version: Any = 1) -> dict[str, Any]:
@@ -645,10 +652,10 @@ def test_an_unreadable_file_is_a_page_error(
     target = tmp_path / "page-1.json"
     target.write_bytes(page([minimal_record()]))
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(PageError, match="cannot read the file \\(Permission denied\\)") as info:
         dexkit.read_pages(tmp_path)
     assert info.value.page == str(target)
@@ -706,3 +713,230 @@ def test_globs_may_start_with_a_bracket(tmp_path: Path) -> None:
 def test_a_body_cut_inside_a_character_is_truncated_json() -> None:
     error = _raises(PageError, '{"result": ["caf\u00e9'.encode()[:-1])
     assert "invalid or truncated JSON" in str(error)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile files: bombs, loops, depth, wrong-typed keys, escape sequences, empty selections
+
+
+def _gzip_bomb(path: Path, megabytes: int) -> None:
+    """Write ``megabytes`` MB of zeros gzipped (about 1/1000 of that on disk), 1 MB at a time."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(2**20)
+    with path.open("wb") as handle:
+        for _ in range(megabytes):
+            handle.write(packer.compress(zeros))
+        handle.write(packer.flush())
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["file", "bytes"])
+def test_a_gzip_bomb_stops_at_max_page_bytes_without_filling_memory(
+    tmp_path: Path, as_bytes: bool
+) -> None:
+    bomb = tmp_path / "page-00001.json.gz"
+    _gzip_bomb(bomb, 100)
+    assert bomb.stat().st_size < 200_000
+    source: Any = bomb.read_bytes() if as_bytes else bomb
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            PageError, match=r"more than max_page_bytes=10485760 \(10 MiB\)"
+        ) as info:
+            dexkit.read_pages(source, max_page_bytes=10 * 2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.page == (1 if as_bytes else str(bomb))
+    assert peak < 40 * 2**20  # the 100 MB were never decoded whole
+    assert "pass a larger max_page_bytes=" in str(info.value)
+
+
+def test_a_page_file_over_the_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    huge = tmp_path / "page-00001.json"
+    with huge.open("wb") as handle:  # sparse: 1 GiB + 1 byte that take no disk space
+        handle.truncate(2**30 + 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PageError, match="holds more than max_page_bytes=268435456") as info:
+            dexkit.read_pages(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.page == str(huge)
+    assert peak < 2**20
+    with pytest.raises(PageError, match="holds more than max_page_bytes=100"):
+        dexkit.read_pages(page([minimal_record()]), max_page_bytes=100)
+    with pytest.raises(ConfigError, match="max_page_bytes must be a positive integer"):
+        dexkit.read_pages(huge, max_page_bytes=0)
+
+
+def _pages_with_link_loops(root: Path) -> None:
+    for n, folder in enumerate(["a", "a/b", "c"], start=1):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / f"page-{n}.json").write_bytes(page([minimal_record(f"d{n}")]))
+    # loops: each link points back up, two per directory so that following them branches
+    for folder in ["a", "a/b", "c"]:
+        (root / folder / "up").symlink_to(root, target_is_directory=True)
+        (root / folder / "here").symlink_to(root / folder, target_is_directory=True)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pattern", ["**/*.json", "**/page-*", "*/**/*.json", "**"])
+def test_globs_over_symlink_loops_end_and_read_each_page_once(tmp_path: Path, pattern: str) -> None:
+    _pages_with_link_loops(tmp_path)
+    frame = dexkit.read_pages(str(tmp_path / pattern))
+    assert sorted(frame["device_id"].to_list()) == ["d1", "d2", "d3"]
+    assert sorted(dexkit.read_pages(tmp_path)["device_id"].to_list()) == ["d1", "d2", "d3"]
+
+
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[Path]:
+    """A directory for a very deep tree, removed level by level afterwards: shutil.rmtree (and
+    pytest's clean-up of old temporary directories) would recurse once per level."""
+    root = tmp_path / "deep"
+    root.mkdir()
+    yield root
+    levels = [root]
+    while (levels[-1] / "d").is_dir():
+        levels.append(levels[-1] / "d")
+    for level in reversed(levels):
+        for entry in level.iterdir():
+            if not entry.is_dir():
+                entry.unlink()
+        level.rmdir()
+
+
+@pytest.mark.timeout(120)
+def test_a_directory_nested_1500_levels_deep_is_read(deep_tree: Path) -> None:
+    deepest = deep_tree
+    for _ in range(1500):  # os.makedirs would recurse 1500 times: one level at a time
+        deepest = deepest / "d"
+        deepest.mkdir()
+    (deepest / "page-1.json").write_bytes(page([minimal_record("deep")]))
+    assert dexkit.read_pages(deep_tree)["device_id"].to_list() == ["deep"]
+    assert dexkit.read_pages(str(deep_tree / "**" / "*.json"))["device_id"].to_list() == ["deep"]
+
+
+def test_max_files_bounds_a_directory_or_glob(tmp_path: Path) -> None:
+    for n in range(1, 6):
+        (tmp_path / f"page-{n}.json").write_bytes(page([minimal_record(f"d{n}")]))
+    assert dexkit.read_pages(tmp_path, max_files=5).height == 5
+    with pytest.raises(ConfigError, match="more than max_files=4 page files"):
+        dexkit.read_pages(tmp_path, max_files=4)
+    with pytest.raises(ConfigError, match="selects more than max_files=3 files"):
+        dexkit.read_pages(str(tmp_path / "*.json"), max_files=3)
+
+
+def test_the_glob_matcher_agrees_with_glob_on_a_tree_without_links(tmp_path: Path) -> None:
+    for name in ["a.json", ".hidden.json", "x/b.json", "x/y/c.json", "x/.h/d.json", "z/e.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    patterns = ["*.json", "**/*.json", "*/*.json", "x/**", "**/[bc].json", "?/?.*", "**/.h/*"]
+    for pattern in patterns:
+        full = str(tmp_path / pattern)
+        expected = sorted(p for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        assert [str(p) for p in find(full)] == expected, pattern
+
+
+KEY_FIELDS = ["deviceId", "timestamp", "registrationId"]
+
+
+@pytest.mark.parametrize("beside", [(), (_ODD,)], ids=["fast path first", "checked path"])
+@pytest.mark.parametrize("value", [["d1", "d2"], {"id": "d1"}], ids=["array", "object"])
+@pytest.mark.parametrize("field", KEY_FIELDS)
+def test_a_key_field_holding_an_array_or_object_is_a_record_error(
+    field: str, value: Any, beside: tuple[bytes, ...]
+) -> None:
+    bad = page([minimal_record("d1"), minimal_record("d2", **{field: value})])
+    with pytest.raises(RecordError) as info:
+        dexkit.read_pages([bad, *beside])
+    error = info.value
+    assert (error.page, error.record, error.field, error.value) == (1, 1, field, value)
+    frame, message = _lenient(bad, *beside)
+    assert f"{field} (1)" in message
+    assert frame.height == 2 + len(beside)
+
+
+class _HostileKeys:
+    """A fleet whose records carry a device id or registration id of the wrong type."""
+
+    def __init__(self, field: str, value: Any) -> None:
+        self.field, self.value = field, value
+
+    def records(self, source: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        stamp = (end - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S+00")
+        records = [minimal_record(f"d{n:03d}", timestamp=stamp) for n in range(120)]
+        records[70][self.field] = self.value  # page 2 of 50, record 20
+        return records
+
+
+@pytest.mark.parametrize("value", [["x", "y"], {"id": "x"}], ids=["array", "object"])
+@pytest.mark.parametrize("field", ["deviceId", "registrationId"])
+def test_a_server_sending_wrong_typed_keys_gives_a_record_error(field: str, value: Any) -> None:
+    with FakeCloudflare(fleet=_HostileKeys(field, value)) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        with pytest.raises(RecordError) as info:
+            client.devices("-30m")
+    assert (info.value.field, info.value.value) == (field, value)
+    assert info.value.record is not None
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m"
+
+
+def test_unknown_field_names_are_escaped_in_warnings() -> None:
+    record = minimal_record(**{f"x{ESCAPES}": 1})
+    with pytest.warns(UnknownFieldsWarning) as caught:
+        dexkit.read_pages(page([record]))
+    message = str(caught[0].message)
+    for control in "\x1b\x07\x9b":
+        assert control not in message
+    assert "x\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in message
+
+
+def test_file_names_and_values_are_escaped_in_errors(tmp_path: Path) -> None:
+    bad = tmp_path / f"page{ESCAPES}.json"
+    bad.write_bytes(b"<html><title>\x1b[2J</title></html>")
+    with pytest.raises(PageError) as info:
+        dexkit.read_pages(bad)
+    assert info.value.page == str(bad)  # the attribute keeps the real name
+    assert "\x1b" not in str(info.value)
+    assert "page\\x1b]0;pwned" in str(info.value)
+    record = minimal_record(cpuPct=ESCAPES)
+    with pytest.raises(RecordError) as record_info:
+        dexkit.read_pages(page([record]))
+    assert "\x1b" not in str(record_info.value)
+
+
+def test_empty_selections_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "page-1.json").write_bytes(page([minimal_record()]))
+    with pytest.raises(ConfigError, match="no file matches this glob"):
+        dexkit.read_pages(str(tmp_path / "*.xyz"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"no page files \(\.json or \.json\.gz\)"):
+        dexkit.read_pages(empty)
+    assert dexkit.read_pages([]).height == 0  # an explicit empty list of pages is not a selection
+
+
+def test_a_gz_file_that_is_not_gzip_says_so(tmp_path: Path) -> None:
+    fake = tmp_path / "page-1.json.gz"
+    fake.write_bytes(b"BZh91AY&SY not gzip")
+    with pytest.raises(PageError, match=r"named \.gz but is not gzip data") as info:
+        dexkit.read_pages(fake)
+    assert info.value.page == str(fake)
+
+
+def test_a_bare_list_of_records_says_how_to_load_it() -> None:
+    records = json.dumps([minimal_record()]).encode()
+    with pytest.raises(PageError, match="a bare list of records") as info:
+        dexkit.read_pages(records)
+    assert "'result': records" in str(info.value)
+    wrapped = b'{"success": true, "result": ' + records + b"}"
+    assert dexkit.read_pages(wrapped).height == 1
+
+
+def test_max_page_bytes_stops_below_what_arrow_can_read() -> None:
+    with pytest.raises(ConfigError, match="at most 1073741823"):
+        dexkit.read_pages(page([minimal_record()]), max_page_bytes=2**30)
+    assert dexkit.read_pages(page([minimal_record()]), max_page_bytes=2**30 - 1).height == 1

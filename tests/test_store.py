@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import shutil
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +19,14 @@ from polars.testing import assert_frame_equal
 import dexkit
 from dexkit._query import build
 from dexkit.client import Client
-from dexkit.errors import BudgetError, ConfigError, ServerError
+from dexkit.errors import (
+    BudgetError,
+    ConfigError,
+    IncompleteChunksWarning,
+    ServerError,
+    StoreError,
+)
+from dexkit.report import read_input
 from dexkit.store import MANIFEST, PageStore, split
 from dexkit.testing import FakeCloudflare
 
@@ -88,6 +99,7 @@ def test_fetch_then_read_offline_equals_devices(
     )
     assert summary.records == offline.height
     assert sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.iterdir()) == [
+        ".manifest.lock",  # serializes manifest updates between processes
         "hourly",
         MANIFEST,
     ]
@@ -232,3 +244,185 @@ def test_plan_with_a_chunk_covers_what_fetch_stores(
     summary = client.fetch(start, end, source="hourly", into=tmp_path)
     assert plan.total_count == summary.records
     assert plan.requests >= summary.requests - 1  # the fetch's own plan request aside
+
+
+# -- safety: symbolic links, incomplete chunks, concurrent fetches, damaged files --------------
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def test_a_symlinked_subdirectory_is_refused_and_nothing_outside_is_touched(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    client = make_client(api)
+    client.fetch(hours_ago(2), hours_ago(1), source="hourly", into=store)
+    # the store's `hourly` directory becomes a link to a directory outside the store
+    shutil.move(store / "hourly", outside)
+    (outside / "keep.txt").write_text("mine")
+    (store / "hourly").symlink_to(outside, target_is_directory=True)
+    before = _snapshot(outside)
+    assert before
+    requests = len(api.requests)
+    with pytest.raises(StoreError, match="symbolic link") as info:
+        client.fetch(hours_ago(3), hours_ago(1), source="hourly", into=store)
+    assert info.value.path == str(store / "hourly")
+    assert _snapshot(outside) == before
+    assert len(api.requests) == requests  # refused before any request
+    with pytest.raises(StoreError, match="symbolic link"):
+        dexkit.read_pages(store)
+
+
+def test_a_symlinked_page_or_chunk_out_of_the_store_is_refused(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    client = make_client(api)
+    client.fetch(hours_ago(2), hours_ago(1), source="hourly", into=store)
+    [page] = store.rglob("page-00001.json.gz")
+    outside.mkdir()
+    secret = outside / "secret.json.gz"
+    shutil.copy(page, secret)
+    page.unlink()
+    page.symlink_to(secret)
+    with pytest.raises(StoreError, match="leads out of the page store"):
+        dexkit.read_pages(store)
+    with pytest.raises(StoreError, match="leads out of the page store"):
+        client.fetch(hours_ago(2), hours_ago(1), source="hourly", into=store)
+    assert secret.read_bytes() == page.read_bytes()
+    # a link that stays inside the store is followed
+    page.unlink()
+    page.symlink_to(Path("..") / ".." / "copy.bin")
+    shutil.copy(secret, store / "copy.bin")
+    assert dexkit.read_pages(store).height > 0
+
+
+def test_a_chunk_name_climbing_out_of_the_store_is_a_damaged_manifest(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = make_client(api)
+    client.fetch(hours_ago(2), hours_ago(1), source="hourly", into=tmp_path)
+    manifest = orjson.loads((tmp_path / MANIFEST).read_bytes())
+    [entry] = manifest["chunks"].values()
+    manifest["chunks"] = {"hourly/../../../victim": entry}
+    (tmp_path / MANIFEST).write_bytes(orjson.dumps(manifest))
+    with pytest.raises(StoreError, match="not a chunk name dexkit writes"):
+        client.fetch(hours_ago(2), hours_ago(1), source="hourly", into=tmp_path)
+
+
+def _interrupted_store(
+    api: FakeCloudflare, make_client: MakeClient, store: Path
+) -> tuple[int, str]:
+    """A store with one complete chunk and one whose fetch failed at page 3."""
+    client = make_client(api)
+    first = client.fetch(hours_ago(3), hours_ago(2), source="raw", into=store)
+    api.inject("500", page=3, times=1000)
+    with pytest.raises(ServerError, match="page 3"):
+        make_client(api, retries=0).fetch(hours_ago(2), hours_ago(1), source="raw", into=store)
+    api._scripted.clear()
+    return first.records, f"raw/{hours_ago(2):%Y-%m-%dT%H}"
+
+
+def test_read_pages_leaves_out_incomplete_chunks_and_says_which(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    complete, interrupted = _interrupted_store(api, make_client, tmp_path)
+    assert list((tmp_path / interrupted).glob("page-*.json.gz"))  # it holds some pages
+    with pytest.warns(IncompleteChunksWarning) as caught:
+        frame = dexkit.read_pages(tmp_path)
+    assert len(caught) == 1
+    assert interrupted in str(caught[0].message)
+    assert frame.height == complete
+    whole = len(api.fleet.records("raw", hours_ago(2), hours_ago(1)))
+    partial = dexkit.read_pages(tmp_path, incomplete="include").height - complete
+    assert 0 < partial < whole
+    with pytest.raises(StoreError, match=interrupted):
+        dexkit.read_pages(tmp_path, incomplete="raise")
+    with pytest.raises(ConfigError, match="incomplete must be"):
+        dexkit.read_pages(tmp_path, incomplete="yes")  # type: ignore[arg-type]
+    # the report reads the store the same way
+    with pytest.warns(IncompleteChunksWarning, match=interrupted):
+        frame, provenance = read_input(tmp_path)
+    assert frame.height == complete
+    assert provenance["kind"] == "page store"
+    # fetching again finishes the chunk: nothing is left out any more
+    make_client(api).fetch(hours_ago(2), hours_ago(1), source="raw", into=tmp_path)
+    assert dexkit.read_pages(tmp_path).height == complete + whole
+
+
+def test_a_store_with_only_incomplete_chunks_is_an_error_not_an_empty_frame(
+    api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
+) -> None:
+    api.inject("500", page=2, times=1000)
+    with pytest.raises(ServerError):
+        make_client(api, retries=0).fetch(hours_ago(2), hours_ago(1), source="raw", into=tmp_path)
+    with pytest.raises(ConfigError, match="every chunk selected is incomplete"):
+        dexkit.read_pages(tmp_path)
+    empty = tmp_path / "empty"
+    PageStore(empty, {"source": "raw"})
+    with pytest.raises(ConfigError, match="holds no pages"):
+        dexkit.read_pages(empty)
+
+
+def test_a_running_fetch_counts_as_incomplete_until_it_finishes(tmp_path: Path) -> None:
+    query = build("2026-11-18T12:00:00Z", "2026-11-18T13:00:00Z", now=NOW, source="raw")
+    [chunk] = split(query, now=NOW)
+    store = PageStore(tmp_path, query.shape())
+    store.prepare(chunk)
+    store.write_page(chunk, 1, b'{"success": true, "result": []}')
+    with pytest.raises(ConfigError, match="every chunk selected is incomplete"):
+        dexkit.read_pages(tmp_path)
+    store.finish(chunk, [1], records=0, stop="page 1 is empty")
+    assert dexkit.read_pages(tmp_path).height == 0
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from dexkit._query import build
+from dexkit.store import PageStore, split
+from datetime import UTC, datetime
+root, first, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+now = datetime(2026, 11, 18, 23, 59, tzinfo=UTC)
+query = build(f"2026-11-{first:02d}T00:00:00Z", f"2026-11-{first + 1:02d}T00:00:00Z", now=now,
+              source="raw")
+store = PageStore(root, query.shape())  # both processes hold the manifest before either writes
+(root / f".ready-{first}").touch()
+while not go.exists():
+    time.sleep(0.01)
+for chunk in split(query, now=now):
+    store.prepare(chunk)
+    store.write_page(chunk, 1, b'{"success": true, "result": []}')
+    store.finish(chunk, [1], records=0, stop="page 1 is empty")
+"""
+
+
+def test_two_processes_fetching_into_one_store_keep_each_others_chunks(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    now = datetime(2026, 11, 18, 23, 59, tzinfo=UTC)
+    query = build("2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z", now=now, source="raw")
+    PageStore(store, query.shape())
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(store), str(day), str(go)])
+        for day in (15, 17)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(store.glob(".ready-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        go.touch()
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    finally:
+        for p in procs:
+            p.kill()
+    manifest = orjson.loads((store / MANIFEST).read_bytes())
+    days = Counter(key[4:14] for key in manifest["chunks"])
+    assert days == {"2026-11-15": 24, "2026-11-17": 24}
+    assert all(entry["finished"] for entry in manifest["chunks"].values())
