@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -169,10 +168,9 @@ def _add_fetch(commands: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from dexkit.client import API_BASE, Client
+    from dexkit.client import Client
 
-    client = Client(
-        base_url=os.environ.get("CLOUDFLARE_BASE_URL") or API_BASE,
+    client = Client(  # CLOUDFLARE_BASE_URL is read by Client, as in Python
         concurrency=args.concurrency,
         max_requests=args.max_requests,
         progress=not args.no_progress,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import ipaddress
 import logging
 import math
 import numbers
@@ -166,15 +167,31 @@ def _seconds(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
 
 
-def _base_url(value: object) -> str:
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(value: object, what: str = "base_url") -> str:
+    """The API's base URL, checked: ``https://``, or ``http://`` to a loopback address only."""
     if not isinstance(value, str):
-        raise ConfigError(f"base_url must be a string, got {type(value).__name__}")
+        raise ConfigError(f"{what} must be a string, got {type(value).__name__}")
     try:
         url = httpx.URL(value.strip())
     except httpx.InvalidURL as exc:
-        raise ConfigError(f"base_url is not a URL ({exc}): got {value!r}") from exc
+        raise ConfigError(f"{what} is not a URL ({exc}): got {value!r}") from exc
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"base_url must be an http(s) URL such as {API_BASE!r}, got {value!r}")
+        raise ConfigError(f"{what} must be an http(s) URL such as {API_BASE!r}, got {value!r}")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ConfigError(
+            f"{what} {value!r} would send the API token in clear text: use https://, or "
+            "http:// only to a loopback address (127.0.0.1, ::1, localhost) such as a local "
+            "fake API"
+        )
     return str(url).rstrip("/")
 
 
@@ -671,7 +688,9 @@ class Client:
     email, api_key
         The legacy global API key and its account email, together, instead of a token.
     base_url
-        The API's base URL.
+        The API's base URL; else ``CLOUDFLARE_BASE_URL``, else :data:`API_BASE`. Only
+        ``https://``, or ``http://`` to a loopback address (``127.0.0.0/8``, ``::1``,
+        ``localhost``: a local fake), since the token travels with every request.
     concurrency
         Requests in flight at once.
     rate_limit
@@ -699,6 +718,8 @@ class Client:
     ------
     CredentialsError
         No account id, or no credentials, in the arguments or the environment.
+    ConfigError
+        An argument out of range, or a base URL that would send the token in clear text.
 
     Examples
     --------
@@ -722,7 +743,7 @@ class Client:
         *,
         email: str | None = None,
         api_key: str | None = None,
-        base_url: str = API_BASE,
+        base_url: str | None = None,
         concurrency: int = 4,
         rate_limit: tuple[int, float] = (1200, 300.0),
         retries: int = 5,
@@ -741,7 +762,10 @@ class Client:
         _seconds("backoff", backoff)
         _seconds("max_retry_after", max_retry_after)
         _seconds("timeout", timeout)
-        self.base_url = _base_url(base_url)
+        if base_url is None and os.environ.get("CLOUDFLARE_BASE_URL"):
+            self.base_url = _base_url(os.environ["CLOUDFLARE_BASE_URL"], "CLOUDFLARE_BASE_URL")
+        else:
+            self.base_url = _base_url(API_BASE if base_url is None else base_url)
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff

@@ -1,0 +1,79 @@
+"""The client's bounds in time, memory and requests, against servers that misbehave on purpose.
+
+Every server here is real (a socket on 127.0.0.1): ``tests.hostile.HostileServer`` for what no
+honest server sends, ``dexkit.testing.FakeCloudflare`` for the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dexkit.client import API_BASE, Client
+from dexkit.errors import ConfigError
+from dexkit.testing import FakeCloudflare
+from tests.hostile import ACCOUNT
+
+Window = tuple[datetime, datetime]
+
+
+def window_now() -> Window:
+    end = datetime.now(UTC).replace(microsecond=0)
+    return end - timedelta(minutes=30), end
+
+
+# -- cleartext and the base URL ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.cloudflare.com/client/v4",
+        "http://10.0.0.5:8080/client/v4",
+        "http://[2001:db8::1]/client/v4",
+        "http://localhost.example.com/client/v4",
+        "http://0.0.0.0:8080/client/v4",
+    ],
+)
+def test_http_to_a_remote_host_is_refused(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="clear text: use https://") as info:
+        Client(ACCOUNT, "tok-secret", base_url=url)
+    assert "tok-secret" not in str(info.value)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", url)
+    with pytest.raises(ConfigError, match="CLOUDFLARE_BASE_URL .* clear text"):
+        Client(ACCOUNT, "tok-secret")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/client/v4",
+        "http://127.3.2.1/client/v4",
+        "http://[::1]:8080/client/v4",
+        "http://localhost:8080/client/v4",
+        "http://LOCALHOST/client/v4",
+        "https://dex.example.com/client/v4",
+    ],
+)
+def test_loopback_http_and_any_https_are_allowed(url: str) -> None:
+    assert Client(ACCOUNT, "tok", base_url=url).base_url.lower() == url.lower()
+
+
+def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Client(ACCOUNT, "tok").base_url == API_BASE
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", "")
+    assert Client(ACCOUNT, "tok").base_url == API_BASE  # empty means unset, as on the CLI
+    with FakeCloudflare(devices=60, seed=1) as api:
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)
+        client = Client(progress=False)
+        assert client.base_url == api.base_url
+        assert client.devices(*window_now()).height > 0
+        assert len(api.requests) >= 1
+        # the argument wins over the environment
+        assert Client(base_url=API_BASE).base_url == API_BASE
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", "not a url")
+    with pytest.raises(ConfigError, match="CLOUDFLARE_BASE_URL must be an http"):
+        Client()
