@@ -41,7 +41,7 @@ def test_http_to_a_remote_host_is_refused(url: str, monkeypatch: pytest.MonkeyPa
         Client(ACCOUNT, "tok-secret", base_url=url)
     assert "tok-secret" not in str(info.value)
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", url)
-    with pytest.raises(ConfigError, match="CLOUDFLARE_BASE_URL .* clear text"):
+    with pytest.raises(ConfigError, match=r"CLOUDFLARE_BASE_URL .* clear text"):
         Client(ACCOUNT, "tok-secret")
 
 
