@@ -736,6 +736,20 @@ class Client:
     Client(account_id='0a1b2c…', auth='api_token', base_url='http://127.0.0.1:.../client/v4')
     """
 
+    _account_id: str
+    _credentials: _Credentials
+    _base_url: str
+    _concurrency: int
+    _retries: int
+    _backoff: float
+    _max_retry_after: float
+    _timeout: float
+    _max_requests: int | None
+    _progress: bool
+    _transport: httpx.AsyncBaseTransport | None
+    _limiter: RateLimiter
+    _short_account: str
+
     def __init__(
         self,
         account_id: str | None = None,
@@ -754,7 +768,9 @@ class Client:
         progress: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.account_id, self._credentials = _credentials(account_id, api_token, email, api_key)
+        account, credentials = _credentials(account_id, api_token, email, api_key)
+        object.__setattr__(self, "_account_id", account)
+        object.__setattr__(self, "_credentials", credentials)
         _whole("concurrency", concurrency, 1)
         _whole("retries", retries, 0)
         if max_requests is not None:
@@ -763,26 +779,87 @@ class Client:
         _seconds("max_retry_after", max_retry_after)
         _seconds("timeout", timeout)
         if base_url is None and os.environ.get("CLOUDFLARE_BASE_URL"):
-            self.base_url = _base_url(os.environ["CLOUDFLARE_BASE_URL"], "CLOUDFLARE_BASE_URL")
+            url = _base_url(os.environ["CLOUDFLARE_BASE_URL"], "CLOUDFLARE_BASE_URL")
         else:
-            self.base_url = _base_url(API_BASE if base_url is None else base_url)
-        self.concurrency = concurrency
-        self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
-        self.timeout = timeout
-        self.max_requests = max_requests
-        self.progress = progress
-        self._transport = transport
+            url = _base_url(API_BASE if base_url is None else base_url)
         try:
-            self._limiter = RateLimiter(*rate_limit)
+            limiter = RateLimiter(*rate_limit)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"rate_limit must be (requests, seconds), got {rate_limit!r}"
             ) from exc
-        self._short_account = (
-            self.account_id[:6] + "…" if len(self.account_id) > 8 else self.account_id
+        settings = {
+            "base_url": url,
+            "concurrency": int(concurrency),
+            "retries": int(retries),
+            "backoff": float(backoff),
+            "max_retry_after": float(max_retry_after),
+            "timeout": float(timeout),
+            "max_requests": None if max_requests is None else int(max_requests),
+            "progress": bool(progress),
+        }
+        for name, value in settings.items():
+            object.__setattr__(self, f"_{name}", value)
+        object.__setattr__(self, "_transport", transport)
+        object.__setattr__(self, "_limiter", limiter)
+        short = account[:6] + "…" if len(account) > 8 else account
+        object.__setattr__(self, "_short_account", short)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # settings are fixed at construction: a call in flight (or a later one) can never see
+        # a value that was not validated, such as concurrency=0
+        raise AttributeError(
+            f"Client settings are read-only: {name!r} cannot be set after construction; make "
+            f"a new Client({name.lstrip('_')}=...)"
         )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Client settings are read-only: {name!r} cannot be deleted")
+
+    @property
+    def account_id(self) -> str:
+        """The Cloudflare account id."""
+        return self._account_id
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._base_url
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at once."""
+        return self._concurrency
+
+    @property
+    def retries(self) -> int:
+        """Tries after the first for failures worth retrying."""
+        return self._retries
+
+    @property
+    def backoff(self) -> float:
+        """First backoff in seconds."""
+        return self._backoff
+
+    @property
+    def max_retry_after(self) -> float:
+        """Longest wait the server may ask for (``Retry-After``, rate-limit headers)."""
+        return self._max_retry_after
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one read (or connect) may take."""
+        return self._timeout
+
+    @property
+    def max_requests(self) -> int | None:
+        """The default budget of one call."""
+        return self._max_requests
+
+    @property
+    def progress(self) -> bool:
+        """Whether calls show a progress bar by default."""
+        return self._progress
 
     def __repr__(self) -> str:
         return (

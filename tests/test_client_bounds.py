@@ -77,3 +77,27 @@ def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", "not a url")
     with pytest.raises(ConfigError, match="CLOUDFLARE_BASE_URL must be an http"):
         Client()
+
+
+# -- settings are fixed at construction ----------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_settings_cannot_be_broken_after_construction() -> None:
+    with FakeCloudflare(devices=60, seed=1) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        for name, value in [
+            ("concurrency", 0),
+            ("retries", -1),
+            ("timeout", "soon"),
+            ("max_requests", 0),
+            ("base_url", "http://example.com"),
+            ("account_id", "../other"),
+            ("_limiter", None),
+        ]:
+            with pytest.raises(AttributeError, match=f"read-only: '{name}' cannot be set"):
+                setattr(client, name, value)
+        with pytest.raises(AttributeError, match="read-only"):
+            del client.concurrency
+        assert (client.concurrency, client.retries, client.max_requests) == (4, 5, 1000)
+        assert client.plan(*window_now()).pages == 2  # before: concurrency=0 made this hang
