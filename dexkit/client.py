@@ -508,35 +508,34 @@ class _Session:
         where = f" page={page}" if page is not None else ""
         async with self.slots:  # a slot is held for the exchange only, not for backoff or parsing
             waited = await limiter.acquire()
-            if waited >= 1.0:
-                self.show()
-            started = time.perf_counter()
-            try:
-                response = await self.http.get(path, params=params)
-            except httpx.TimeoutException as exc:
-                limiter.release()
-                self._log(short, where, "timeout", started)
-                error = TransportError(
-                    f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
-                    page=page,
-                )
-                raise _Retry(error) from exc
-            except httpx.TransportError as exc:
-                limiter.release()
-                kind = type(exc).__name__
-                self._log(short, where, kind, started)
-                text = str(exc) or kind
-                error = TransportError(
-                    f"{_where(page)}the connection failed ({text}) and retries did not help",
-                    page=page,
-                )
-                raise _Retry(error) from exc
-            finally:
+            try:  # the limiter's slot is released on every path: cancelled, failed or answered
+                if waited >= 1.0:
+                    self.show()
+                started = time.perf_counter()
                 self.requests += 1
-            note = limiter.observe(response.headers)
-            if response.status_code == 429:
-                self._pause(response)  # before the slot is free: no request may slip out now
-            limiter.release()
+                try:
+                    response = await self.http.get(path, params=params)
+                except httpx.TimeoutException as exc:
+                    self._log(short, where, "timeout", started)
+                    error = TransportError(
+                        f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                except httpx.TransportError as exc:
+                    kind = type(exc).__name__
+                    self._log(short, where, kind, started)
+                    text = str(exc) or kind
+                    error = TransportError(
+                        f"{_where(page)}the connection failed ({text}) and retries did not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                note = limiter.observe(response.headers)
+                if response.status_code == 429:
+                    self._pause(response)  # before the slot is free: no request may slip out
+            finally:
+                limiter.release()
         status = response.status_code
         if not 400 <= status < 500:
             await asyncio.sleep(0)  # let the next request go out before this response is parsed

@@ -6,6 +6,8 @@ honest server sends, ``dexkit.testing.FakeCloudflare`` for the rest.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,3 +103,43 @@ def test_settings_cannot_be_broken_after_construction() -> None:
             del client.concurrency
         assert (client.concurrency, client.retries, client.max_requests) == (4, 5, 1000)
         assert client.plan(*window_now()).pages == 2  # before: concurrency=0 made this hang
+
+
+# -- the limiter never leaks ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_cancelled_calls_leave_the_client_usable() -> None:
+    with FakeCloudflare(devices=300, seed=1, latency=3.0) as api:
+        # two requests may be in flight in the whole limiter: two leaked slots would block it
+        client = Client(
+            api.account_id,
+            api.api_token,
+            base_url=api.base_url,
+            concurrency=2,
+            rate_limit=(2, 0.2),
+            progress=False,
+        )
+        window = window_now()
+
+        async def cancel_in_flight() -> None:
+            sent = len(api.requests)
+            task = asyncio.create_task(client.adevices(*window))
+            give_up = time.monotonic() + 10
+            while len(api.requests) == sent:  # wait until the request is at the server
+                assert time.monotonic() < give_up, "the call never sent a request"
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        for _ in range(3):
+            asyncio.run(cancel_in_flight())
+        with pytest.raises(TimeoutError):
+            asyncio.run(asyncio.wait_for(client.adevices(*window), 1.5))
+        # every call had a request in flight when it was cancelled; a leaked slot would have
+        # kept the later calls from sending at all
+        assert len(api.requests) == 4
+        api.latency = 0.0
+        frame = asyncio.run(asyncio.wait_for(client.adevices(*window), 20))
+        assert frame.height == len(api.fleet.records("last_seen", *window))
