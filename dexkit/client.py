@@ -30,7 +30,8 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -74,6 +75,8 @@ log = logging.getLogger("dexkit")
 
 #: Cloudflare's API base URL.
 API_BASE = "https://api.cloudflare.com/client/v4"
+#: Default of ``Client(max_page_bytes=...)``: 16 MiB, over 100 times a page of 50 records.
+DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024
 
 _T = TypeVar("_T")
 _AUTH_CODES = {9103, 9106, 9109, 10000, 10001}  # Cloudflare's "bad or missing credentials" codes
@@ -162,9 +165,15 @@ def _whole(name: str, value: object, minimum: int, extra: str = "") -> None:
         raise ConfigError(f"{name} must be a whole number, {minimum} or more{extra}, got {value!r}")
 
 
-def _seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
-        raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+def _seconds(name: str, value: object, *, above_zero: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not float(value) >= 0
+        or (above_zero and not 0 < float(value) < math.inf)
+    ):
+        least = "above 0" if above_zero else "0 or more"
+        raise ConfigError(f"{name} must be a number of seconds, {least}, got {value!r}")
 
 
 def _is_loopback(host: str) -> bool:
@@ -419,6 +428,68 @@ def _errors_of(body: bytes) -> list[dict[str, Any]]:
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
+_PIECE = 1 << 16  # decoded bytes produced per step: a gzip bomb is stopped within 64 KiB
+_CODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class _Undecodable(Exception):
+    """A body that its ``Content-Encoding`` does not describe (retried like a truncated body)."""
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body a piece at a time, never more than ``_PIECE`` at once.
+
+    httpx's own decoders inflate each network read whole (a 64 KiB read of a gzip bomb is
+    64 MiB decoded); this one lets the caller stop at its cap.
+    """
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._z = zlib.decompressobj(_CODINGS[coding])
+        self._raw_fallback = coding == "deflate"  # some servers send raw deflate: try it once
+
+    @classmethod
+    def of(cls, coding: str, page: int | None) -> _Inflater:
+        if coding not in _CODINGS:
+            raise PageError(
+                f"the body is encoded as {coding[:40]!r}, which dexkit did not ask for (it "
+                "asks for gzip or deflate)",
+                page=page,
+            )
+        return cls(coding)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self._z.decompress(data, _PIECE)
+            except zlib.error as exc:
+                if self._raw_fallback:
+                    self._raw_fallback = False
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise _Undecodable(f"{self.coding}: {exc}") from exc
+            self._raw_fallback = False
+            data = self._z.unconsumed_tail
+            if out:
+                yield out
+            if self._z.eof or (not data and len(out) < _PIECE):
+                return
+
+    def end(self) -> Iterator[bytes]:
+        yield from self.feed(b"")
+        if not self._z.eof:
+            raise _Undecodable(f"the {self.coding} stream ends early")
+
+
+def _too_large(cap: int, detail: str, page: int | None, path: str) -> PageError:
+    what = "the body" if page is not None else f"the body of {path}"
+    return PageError(
+        f"{what} is larger than max_page_bytes={cap:,} bytes{detail}, so reading stopped; a "
+        "page of 50 records is about 100 KB: pass Client(max_page_bytes=...) to allow more",
+        page=page,
+    )
+
+
 class _Session:
     """The state of one call: an ``httpx.AsyncClient``, a semaphore, counters and a bar."""
 
@@ -426,7 +497,11 @@ class _Session:
         self.client = client
         self.http = httpx.AsyncClient(
             base_url=client.base_url,
-            headers={**client._credentials.headers(), "Accept": "application/json"},
+            headers={
+                **client._credentials.headers(),
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",  # what _Inflater decodes
+            },
             timeout=client.timeout,
             verify=_ssl_context(),
             transport=_Borrowed(client._transport) if client._transport else None,
@@ -514,11 +589,31 @@ class _Session:
                 started = time.perf_counter()
                 self.requests += 1
                 try:
-                    response = await self.http.get(path, params=params)
+                    # one deadline for the whole attempt: connecting, the headers and the body
+                    async with asyncio.timeout(client.deadline):
+                        async with self.http.stream("GET", path, params=params) as response:
+                            body = await self._read(response, page, short)
+                except TimeoutError as exc:
+                    self._log(short, where, "deadline", started)
+                    error = TransportError(
+                        f"{_where(page)}no complete answer within deadline={client.deadline:g} s "
+                        "(connecting, headers and body) and retries did not help; a server this "
+                        "slow may need a larger deadline=",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
                 except httpx.TimeoutException as exc:
                     self._log(short, where, "timeout", started)
                     error = TransportError(
                         f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                except (_Undecodable, httpx.DecodingError) as exc:
+                    self._log(short, where, "undecodable", started)
+                    error = TransportError(
+                        f"{_where(page)}the body could not be decoded ({exc}) and retries did "
+                        "not help",
                         page=page,
                     )
                     raise _Retry(error) from exc
@@ -542,7 +637,41 @@ class _Session:
         if note:
             log.info(note)
         self._log(short, where, str(status), started)
-        return self._check(response, page)
+        return self._check(response, body, page)
+
+    async def _read(self, response: httpx.Response, page: int | None, path: str) -> bytes:
+        """Read a body as a stream, decoded, refusing more than ``max_page_bytes`` decoded."""
+        cap = self.client.max_page_bytes
+        # an error status's body only says why: keep its start and read no further
+        keep_only = response.status_code >= 400
+        coding = response.headers.get("Content-Encoding", "").strip().lower()
+        inflater = None if coding in ("", "identity") else _Inflater.of(coding, page)
+        length = response.headers.get("Content-Length", "")
+        if inflater is None and length.isdigit() and int(length) > cap and not keep_only:
+            raise _too_large(cap, f" (Content-Length: {int(length):,})", page, path)
+        if response.is_stream_consumed:  # a transport that built the response in memory
+            if len(response.content) > cap and not keep_only:
+                raise _too_large(cap, "", page, path)
+            return response.content[:cap]
+        parts: list[bytes] = []
+        size = 0
+        async for data in response.aiter_raw():
+            for piece in (data,) if inflater is None else inflater.feed(data):
+                size += len(piece)
+                if size > cap:
+                    if keep_only:
+                        return b"".join(parts)
+                    raise _too_large(cap, f" once {coding}-decoded" if inflater else "", page, path)
+                parts.append(piece)
+        if inflater is not None:
+            for piece in inflater.end():
+                size += len(piece)
+                if size > cap:
+                    if keep_only:
+                        return b"".join(parts)
+                    raise _too_large(cap, f" once {coding}-decoded", page, path)
+                parts.append(piece)
+        return b"".join(parts)
 
     def _pause(self, response: httpx.Response) -> float:
         """Hold every request until a 429's ``Retry-After`` (capped); return seconds left."""
@@ -554,8 +683,8 @@ class _Session:
     def _log(self, path: str, where: str, status: str, started: float) -> None:
         log.debug("GET %s%s status=%s %.3fs", path, where, status, time.perf_counter() - started)
 
-    def _check(self, response: httpx.Response, page: int | None) -> tuple[bytes, Any]:
-        status, body = response.status_code, response.content
+    def _check(self, response: httpx.Response, body: bytes, page: int | None) -> tuple[bytes, Any]:
+        status = response.status_code
         error: DexkitError
         ray = response.headers.get("cf-ray")
         if status == 429:
@@ -704,7 +833,15 @@ class Client:
     max_retry_after
         Longest wait honoured for one ``Retry-After`` (Cloudflare blocks for 300 s).
     timeout
-        Seconds before a request times out.
+        Seconds one read (or the connection) may wait for the server.
+    deadline
+        Seconds one attempt may take in all, connecting, headers and body (a server sending
+        a byte a second never times out a read); default ``2 × timeout``, 60 s. Past it the
+        attempt fails and is retried like a timeout; a :class:`~dexkit.TransportError` when
+        the retries run out.
+    max_page_bytes
+        Largest response body read, counted after gzip/deflate decoding (default 16 MiB; a
+        page of 50 records is about 100 KB). A larger body raises :class:`~dexkit.PageError`.
     max_requests
         Budget of one call: a query that needs more requests raises
         :class:`~dexkit.BudgetError` with its plan before spending them.
@@ -743,6 +880,8 @@ class Client:
     _backoff: float
     _max_retry_after: float
     _timeout: float
+    _deadline: float
+    _max_page_bytes: int
     _max_requests: int | None
     _progress: bool
     _transport: httpx.AsyncBaseTransport | None
@@ -763,6 +902,8 @@ class Client:
         backoff: float = 0.5,
         max_retry_after: float = 300.0,
         timeout: float = 30.0,
+        deadline: float | None = None,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         max_requests: int | None = 1000,
         progress: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -777,6 +918,11 @@ class Client:
         _seconds("backoff", backoff)
         _seconds("max_retry_after", max_retry_after)
         _seconds("timeout", timeout)
+        if deadline is None:
+            deadline = 2 * float(timeout)
+        else:
+            _seconds("deadline", deadline, above_zero=True)
+        _whole("max_page_bytes", max_page_bytes, 1024)
         if base_url is None and os.environ.get("CLOUDFLARE_BASE_URL"):
             url = _base_url(os.environ["CLOUDFLARE_BASE_URL"], "CLOUDFLARE_BASE_URL")
         else:
@@ -794,6 +940,8 @@ class Client:
             "backoff": float(backoff),
             "max_retry_after": float(max_retry_after),
             "timeout": float(timeout),
+            "deadline": float(deadline),
+            "max_page_bytes": int(max_page_bytes),
             "max_requests": None if max_requests is None else int(max_requests),
             "progress": bool(progress),
         }
@@ -849,6 +997,16 @@ class Client:
     def timeout(self) -> float:
         """Seconds one read (or connect) may take."""
         return self._timeout
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one attempt may take in all: connecting, the headers and the body."""
+        return self._deadline
+
+    @property
+    def max_page_bytes(self) -> int:
+        """Largest response body read, in decoded bytes."""
+        return self._max_page_bytes
 
     @property
     def max_requests(self) -> int | None:

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
+import zlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from dexkit.client import API_BASE, Client
-from dexkit.errors import ConfigError
+from dexkit.client import API_BASE, DEFAULT_MAX_PAGE_BYTES, Client
+from dexkit.errors import ConfigError, PageError, TransportError
 from dexkit.testing import FakeCloudflare
-from tests.hostile import ACCOUNT
+from tests.hostile import (
+    ACCOUNT,
+    HostileServer,
+    Request,
+    Send,
+    chunked,
+    endless_gzip_of_zeros,
+    gzip_of_zeros,
+    gzipped,
+    page_body,
+    response,
+)
 
 Window = tuple[datetime, datetime]
 
@@ -143,3 +157,176 @@ def test_cancelled_calls_leave_the_client_usable() -> None:
         api.latency = 0.0
         frame = asyncio.run(asyncio.wait_for(client.adevices(*window), 20))
         assert frame.height == len(api.fleet.records("last_seen", *window))
+
+
+# -- response size -------------------------------------------------------------------------------
+
+ONE_PAGE = page_body(1, range(3), total_pages=1, total_count=3)
+
+
+def hostile_client(server: HostileServer, **options: Any) -> Client:
+    options = {"progress": False, "backoff": 0.01, "retries": 0, **options}
+    return Client(**server.client_args(), **options)
+
+
+def test_a_gzip_bomb_stops_at_the_cap_without_the_memory() -> None:
+    bomb = gzip_of_zeros(256 << 20)  # 256 MiB of zeros in ~250 KB
+
+    def script(request: Request, send: Send) -> None:
+        send(response(bomb, headers={"Content-Encoding": "gzip"}))
+
+    with HostileServer(script) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(PageError) as info:
+                hostile_client(server).devices(*window_now())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith("page 1: the body is larger than max_page_bytes=16,777,216 bytes")
+    assert "gzip-decoded" in message
+    assert "Client(max_page_bytes=...)" in message
+    assert info.value.page == 1
+    assert peak < 3 * DEFAULT_MAX_PAGE_BYTES  # the default cap, with room for one copy
+
+
+@pytest.mark.parametrize("coding", ["gzip", None])
+def test_an_endless_chunked_body_stops_at_the_cap(coding: str | None) -> None:
+    def script(request: Request, send: Send) -> None:
+        headers = {"Transfer-Encoding": "chunked"}
+        if coding:
+            headers["Content-Encoding"] = coding
+            pieces = endless_gzip_of_zeros()
+        else:
+            pieces = iter(lambda: b"[" * 65536, b"")
+        if send(response(b"", headers=headers)):
+            chunked(pieces, send)
+
+    with HostileServer(script) as server:
+        with pytest.raises(PageError, match="larger than max_page_bytes=1,048,576 bytes"):
+            hostile_client(server, max_page_bytes=1 << 20).devices(*window_now())
+        assert len(server.requests) == 1  # not retried: the server would do it again
+
+
+def test_a_huge_content_length_is_refused_before_reading() -> None:
+    def script(request: Request, send: Send) -> None:
+        send(response(b"{", headers={"Content-Length": str(2 << 30)}))
+        while not server.stopping and send(b" " * 65536):
+            time.sleep(0.001)
+
+    with HostileServer(script) as server:
+        started = time.monotonic()
+        with pytest.raises(PageError, match=r"Content-Length: 2,147,483,648"):
+            hostile_client(server).devices(*window_now())
+        assert time.monotonic() - started < 5
+
+
+def test_max_page_bytes_applies_to_real_pages(window: Window) -> None:
+    with FakeCloudflare(devices=300, seed=1) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        big = Client(api.account_id, api.api_token, base_url=api.base_url, max_page_bytes=20_000)
+        assert client.devices(*window).height > 0
+        with pytest.raises(PageError, match=r"page 1: .*max_page_bytes=20,000 bytes"):
+            big.devices(*window, progress=False)
+    with pytest.raises(ConfigError, match="max_page_bytes must be a whole number, 1024 or more"):
+        Client(ACCOUNT, "tok", max_page_bytes=0)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate"])
+def test_compressed_pages_are_read(coding: str) -> None:
+    def script(request: Request, send: Send) -> None:
+        if coding == "deflate":
+            body = zlib.compress(ONE_PAGE)
+        elif coding == "raw-deflate":  # what some servers send as "deflate"
+            packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+            body = packer.compress(ONE_PAGE) + packer.flush()
+        else:
+            body = gzipped(ONE_PAGE)
+        name = "deflate" if coding == "raw-deflate" else coding
+        send(response(body, headers={"Content-Encoding": name}))
+
+    with HostileServer(script) as server:
+        assert hostile_client(server).devices(*window_now()).height == 3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"not gzip at all", gzipped(ONE_PAGE)[:-20], gzipped(ONE_PAGE)[:30] + b"\xff" * 40],
+    ids=["not-gzip", "truncated-gzip", "corrupt-gzip"],
+)
+def test_a_bad_gzip_body_is_retried_like_a_truncated_one(bad: bytes) -> None:
+    answers: list[bytes] = [bad, gzipped(ONE_PAGE)]
+
+    def script(request: Request, send: Send) -> None:
+        body = answers.pop(0) if len(answers) > 1 else answers[0]
+        send(response(body, headers={"Content-Encoding": "gzip"}))
+
+    with HostileServer(script) as server:
+        client = hostile_client(server, retries=2)
+        assert client.devices(*window_now()).height == 3
+        assert len(server.requests) == 2
+        answers[:] = [bad]
+        with pytest.raises(TransportError, match="page 1: the body could not be decoded") as info:
+            client.devices(*window_now())
+        assert info.value.page == 1
+        assert len(server.requests) == 2 + 3
+        answers[:] = [gzipped(ONE_PAGE)]
+        assert client.devices(*window_now()).height == 3  # the client is still usable
+
+
+def test_an_encoding_not_asked_for_is_a_page_error() -> None:
+    def script(request: Request, send: Send) -> None:
+        send(response(ONE_PAGE, headers={"Content-Encoding": "br"}))
+
+    with (
+        HostileServer(script) as server,
+        pytest.raises(PageError, match="encoded as 'br', which dexkit did not ask for"),
+    ):
+        hostile_client(server).devices(*window_now())
+
+
+# -- a deadline per attempt ----------------------------------------------------------------------
+
+
+def trickle(data: bytes, send: Send, every: float = 0.05) -> None:
+    """Send ``data`` one byte at a time (reads never time out; the answer never ends)."""
+    for i in range(len(data)):
+        if not send(data[i : i + 1]):
+            return
+        time.sleep(every)
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_server_sending_a_byte_at_a_time_meets_the_deadline(where: str) -> None:
+    def script(request: Request, send: Send) -> None:
+        if request.number == 4:  # the fourth attempt is answered at once
+            send(response(ONE_PAGE))
+        elif where == "headers":
+            trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, send)
+        else:
+            head = response(ONE_PAGE)[: -len(ONE_PAGE)]
+            send(head)
+            trickle(ONE_PAGE, send)
+
+    with HostileServer(script) as server:
+        client = hostile_client(server, timeout=1.0, deadline=0.4, retries=1)
+        started = time.monotonic()
+        with pytest.raises(
+            TransportError, match=r"page 1: no complete answer within deadline=0.4 s"
+        ):
+            client.devices(*window_now())
+        assert time.monotonic() - started < 3  # two attempts of 0.4 s, not 1000 × 0.05 s
+        assert len(server.requests) == 2
+        # an attempt past the deadline is retried like a timeout: the retry gets the page
+        assert client.devices(*window_now()).height == 3
+        assert len(server.requests) == 4
+
+
+def test_the_deadline_defaults_to_twice_the_timeout() -> None:
+    assert Client(ACCOUNT, "tok").deadline == 60.0
+    assert Client(ACCOUNT, "tok", timeout=5).deadline == 10.0
+    assert Client(ACCOUNT, "tok", timeout=5, deadline=7).deadline == 7.0
+    for bad in (0, -1, float("nan"), float("inf"), "60"):
+        with pytest.raises(ConfigError, match="deadline must be a number of seconds, above 0"):
+            Client(ACCOUNT, "tok", deadline=bad)
