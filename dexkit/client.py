@@ -51,7 +51,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from dexkit._query import Query, TimeLike, build, parse_time
-from dexkit._ratelimit import RateLimiter
+from dexkit._ratelimit import RateLimiter, WaitTooLong
 from dexkit.errors import (
     APIError,
     AuthError,
@@ -369,6 +369,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _asked(seconds: float) -> str:
+    """A wait a server asked for, however absurd: ``'999,999,999 s (31.7 years)'``."""
+    text = f"{seconds:,.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds >= 365 * 86400:
+        return f"{text} ({seconds / (365.25 * 86400):,.1f} years)"
+    if seconds >= 2 * 86400:
+        return f"{text} ({seconds / 86400:.1f} days)"
+    if seconds >= 90:
+        return f"{text} ({_duration(seconds)})"
+    return text
+
+
 @dataclass
 class _Outcome:
     pages: list[bytes]
@@ -405,18 +417,25 @@ class _StopOnce(stop_base):
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429's ``Retry-After`` asks for; ``None`` when absent; NaN when meaningless.
+
+    A value that is negative, zero, not finite, not a time or a time in the past means
+    nothing a client can follow: the caller backs off as for any failure instead.
+    """
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return math.nan
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return seconds if 0 < seconds < math.inf else math.nan
 
 
 def _errors_of(body: bytes) -> list[dict[str, Any]]:
@@ -582,7 +601,16 @@ class _Session:
         short = path.replace(client.account_id, client._short_account)
         where = f" page={page}" if page is not None else ""
         async with self.slots:  # a slot is held for the exchange only, not for backoff or parsing
-            waited = await limiter.acquire()
+            try:
+                waited = await limiter.acquire(max_wait=client.max_retry_after)
+            except WaitTooLong as exc:
+                raise RateLimitError(
+                    f"the server's rate-limit headers ask to wait {_asked(exc.seconds)} before "
+                    f"the next request ({exc.why}), longer than max_retry_after="
+                    f"{client.max_retry_after:g} s: try again later, or pass "
+                    "Client(max_retry_after=...) to wait that long",
+                    page=page,
+                ) from None
             try:  # the limiter's slot is released on every path: cancelled, failed or answered
                 if waited >= 1.0:
                     self.show()
@@ -673,11 +701,18 @@ class _Session:
                 parts.append(piece)
         return b"".join(parts)
 
-    def _pause(self, response: httpx.Response) -> float:
-        """Hold every request until a 429's ``Retry-After`` (capped); return seconds left."""
-        cap = self.client.max_retry_after
+    def _pause(self, response: httpx.Response) -> float | None:
+        """Hold every request until a 429's ``Retry-After``; return the seconds left.
+
+        ``None`` (no pause) when ``Retry-After`` means nothing (the request backs off alone) or
+        asks for more than ``max_retry_after`` (the call fails: see :meth:`_check`).
+        """
         asked = _retry_after(response)
-        deadline = self.client._limiter.pause(min(cap, 60.0 if asked is None else asked))
+        if asked is None:
+            asked = min(self.client.max_retry_after, 60.0)
+        if math.isnan(asked) or asked > self.client.max_retry_after:
+            return None
+        deadline = self.client._limiter.pause(asked)
         return deadline - time.monotonic()
 
     def _log(self, path: str, where: str, status: str, started: float) -> None:
@@ -688,9 +723,19 @@ class _Session:
         error: DexkitError
         ray = response.headers.get("cf-ray")
         if status == 429:
-            left = self._pause(response)
-            log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
-            self.show(f"rate-limited: waiting {left:.0f} s")
+            asked = _retry_after(response)
+            cap = self.client.max_retry_after
+            if asked is not None and asked > cap:
+                raise RateLimitError(
+                    f"rate limited (429): the server asks to wait {_asked(asked)} "
+                    f"(Retry-After: {response.headers['Retry-After'][:40]!r}), longer than "
+                    f"max_retry_after={cap:g} s: try again later, or pass "
+                    "Client(max_retry_after=...) to wait that long",
+                    status=status,
+                    errors=_errors_of(body),
+                    cf_ray=ray,
+                    page=page,
+                )
             error = RateLimitError(
                 "rate limited (429) and the retries ran out: Cloudflare allows 1200 requests "
                 "per 5 minutes per token, shared with other tools; wait, or narrow the query",
@@ -699,6 +744,12 @@ class _Session:
                 cf_ray=ray,
                 page=page,
             )
+            left = self._pause(response)
+            if left is None:  # a Retry-After that means nothing: back off as for any failure
+                log.debug("429 with a Retry-After that means nothing: backing off")
+                raise _Retry(error)
+            log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
+            self.show(f"rate-limited: waiting {left:.0f} s")
             raise _Retry(error, rate_limited=True)
         if status >= 500:
             html = body.lstrip()[:1] == b"<"

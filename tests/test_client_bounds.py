@@ -7,6 +7,7 @@ honest server sends, ``dexkit.testing.FakeCloudflare`` for the rest.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import tracemalloc
 import zlib
@@ -16,12 +17,13 @@ from typing import Any
 import pytest
 
 from dexkit.client import API_BASE, DEFAULT_MAX_PAGE_BYTES, Client
-from dexkit.errors import ConfigError, PageError, TransportError
+from dexkit.errors import ConfigError, PageError, RateLimitError, TransportError
 from dexkit.testing import FakeCloudflare
 from tests.hostile import (
     ACCOUNT,
     HostileServer,
     Request,
+    Script,
     Send,
     chunked,
     endless_gzip_of_zeros,
@@ -330,3 +332,118 @@ def test_the_deadline_defaults_to_twice_the_timeout() -> None:
     for bad in (0, -1, float("nan"), float("inf"), "60"):
         with pytest.raises(ConfigError, match="deadline must be a number of seconds, above 0"):
             Client(ACCOUNT, "tok", deadline=bad)
+
+
+# -- rate-limit headers cannot stall the client ------------------------------------------------
+
+
+def two_pages(first_headers: dict[str, str], status: str = "200 OK") -> Script:
+    """Page 1 (of 2) with ``first_headers`` and ``status`` on the first request; then pages."""
+
+    def script(request: Request, send: Send) -> None:
+        n = request.page
+        body = page_body(n, range(2 * n - 2, 2 * n), total_pages=2, total_count=4, per_page=2)
+        if request.number == 1:
+            send(
+                response(
+                    body if status.startswith("200") else b"{}",
+                    status=status,
+                    headers=first_headers,
+                )
+            )
+        else:
+            send(response(body))
+
+    return script
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("headers", "asked", "header"),
+    [
+        ({"Ratelimit-Policy": '"b";q=1;w=999999999'}, "999,999,999 s (31.7 years)", "Policy"),
+        ({"Ratelimit": '"d";r=0;t=999999999'}, "999,999,999 s (31.7 years)", "Ratelimit"),
+        (
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "86400"},
+            "86,400 s (24.0 h)",
+            "X-RateLimit-Reset",
+        ),
+    ],
+    ids=["policy-window", "ratelimit-reset", "x-ratelimit-reset"],
+)
+def test_a_wait_asked_beyond_max_retry_after_is_an_error(
+    headers: dict[str, str], asked: str, header: str
+) -> None:
+    with HostileServer(two_pages(headers)) as server:
+        started = time.monotonic()
+        with pytest.raises(RateLimitError) as info:
+            hostile_client(server).devices(*window_now(), per_page=2)
+        assert time.monotonic() - started < 5  # refused at once, not after 300 s or years
+    message = str(info.value)
+    assert f"ask to wait {asked} before the next request" in message
+    assert header in message
+    assert "max_retry_after=300 s" in message
+    assert "Client(max_retry_after=...)" in message
+    assert len(server.requests) == 1
+
+
+@pytest.mark.timeout(30)
+def test_remaining_below_zero_is_read_as_zero() -> None:
+    # -100 remaining once meant "100 more than the quota spent elsewhere": days of waiting
+    headers = {"X-RateLimit-Remaining": "-100", "X-RateLimit-Reset": "1"}
+    with HostileServer(two_pages(headers)) as server:
+        started = time.monotonic()
+        assert hostile_client(server).devices(*window_now(), per_page=2).height == 4
+        assert 0.9 < time.monotonic() - started < 5  # waited for the reset, 1 s
+    # no reset: the rest of Cloudflare's 300 s window, more than this client accepts
+    with (
+        HostileServer(two_pages({"X-RateLimit-Remaining": "-100"})) as server,
+        pytest.raises(RateLimitError, match="ask to wait 300 s"),
+    ):
+        hostile_client(server, max_retry_after=5).devices(*window_now(), per_page=2)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Ratelimit-Policy": '"b";q=1.2.3;w=30'},
+        {"Ratelimit-Policy": '"b";q=10;w=0'},
+        {"Ratelimit": '"d";r=abc;t=nan'},
+        {"X-RateLimit-Remaining": "lots", "X-RateLimit-Reset": "inf"},
+        {"X-RateLimit-Limit": "-5"},
+    ],
+)
+def test_rate_limit_headers_that_mean_nothing_are_ignored(
+    headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dexkit")
+    with HostileServer(two_pages(headers)) as server:
+        started = time.monotonic()
+        assert hostile_client(server).devices(*window_now(), per_page=2).height == 4
+        assert time.monotonic() - started < 3
+    ignored = [r for r in caplog.records if "ignored rate-limit header" in r.getMessage()]
+    assert len(ignored) == 1
+    assert ignored[0].levelno == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["-5", "nan", "0", "inf", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"],
+)
+def test_a_retry_after_that_means_nothing_gets_the_normal_backoff(retry_after: str) -> None:
+    with HostileServer(two_pages({"Retry-After": retry_after}, "429 Too Many Requests")) as server:
+        client = hostile_client(server, retries=1, backoff=0.3)
+        assert client.devices(*window_now(), per_page=2).height == 4
+    first, second = server.requests[0], server.requests[1]
+    assert second.page == 1
+    assert second.at - first.at >= 0.25  # never back-to-back
+
+
+def test_a_retry_after_of_years_is_an_error_at_once() -> None:
+    headers = {"Retry-After": "999999999"}
+    with HostileServer(two_pages(headers, "429 Too Many Requests")) as server:
+        started = time.monotonic()
+        with pytest.raises(RateLimitError, match=r"wait 999,999,999 s \(31.7 years\)"):
+            hostile_client(server, retries=3).devices(*window_now(), per_page=2)
+        assert time.monotonic() - started < 3
+    assert len(server.requests) == 1
