@@ -31,7 +31,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -75,6 +75,12 @@ log = logging.getLogger("dexkit")
 
 #: Cloudflare's API base URL.
 API_BASE = "https://api.cloudflare.com/client/v4"
+#: Totals no real query can have, so a server's ``result_info`` beyond them is an error: ten
+#: million pages is 29 days of Cloudflare's whole quota (1,200 requests / 5 min), more than any
+#: fetch can spend; 500 million records is ten million pages of 50 (a 7-day ``hourly`` window
+#: of a million devices is 168 million).
+MAX_PAGES = 10_000_000
+MAX_RECORDS = 500_000_000
 #: Default of ``Client(max_page_bytes=...)``: 16 MiB, over 100 times a page of 50 records.
 DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024
 
@@ -534,6 +540,7 @@ class _Session:
             0, client.backoff
         )
         self.requests = 0
+        self.budget: int | None = None  # max_requests of the call: every request counts
         self.records = 0
         from tqdm.auto import tqdm  # imported when a session starts: `import dexkit` stays light
 
@@ -601,6 +608,13 @@ class _Session:
         short = path.replace(client.account_id, client._short_account)
         where = f" page={page}" if page is not None else ""
         async with self.slots:  # a slot is held for the exchange only, not for backoff or parsing
+            if self.budget is not None and self.requests >= self.budget:
+                raise BudgetError(
+                    f"{_where(page)}this call has sent {self.requests:,} requests, all of "
+                    f"max_requests={self.budget:,} (retries count too), and needs more: pass a "
+                    "larger max_requests= (or None), or narrow the query; pages already in a "
+                    "page store are kept, and the next fetch resumes there"
+                )
             try:
                 waited = await limiter.acquire(max_wait=client.max_retry_after)
             except WaitTooLong as exc:
@@ -1141,24 +1155,21 @@ class Client:
 
         started = time.perf_counter()
         first = await fetch(1)
-        info = first.info
-        total_pages = _int(info, "total_pages")
-        total_count = _int(info, "total_count")
-        if total_pages is None and total_count is not None:
-            total_pages = math.ceil(total_count / query.per_page)
+        total_pages, total_count = _totals(first.info, query.per_page)
         if on_totals is not None:
             on_totals(total_pages, total_count)
         docs: dict[int, _Page] = {1: first}
         if total_pages is not None:
             s.bar.total = (s.bar.total or 0) + total_pages
             s.bar.refresh()
-            need = sum(1 for n in range(2, total_pages + 1) if n not in have)
-            if budget is not None and need + counts["fetched"] > budget:
+            need = total_pages - 1 - sum(1 for n in have if 2 <= n <= total_pages)
+            if budget is not None and need + s.requests > budget:
                 latency = time.perf_counter() - started
                 plan = self._make_plan(query, total_count, total_pages, 1, latency)
-                raise _budget_error(plan, budget)
-            rest = range(2, total_pages + 1)
-            docs.update(zip(rest, await _gather([fetch(n) for n in rest]), strict=True))
+                raise _budget_error(plan, budget, need + s.requests)
+            # at most `concurrency` pages at a time; none after an empty page (paging stops there)
+            pages = range(2, total_pages + 1)
+            docs.update(await _pool(pages, fetch, self.concurrency, last=lambda p: not p.keys))
         else:
             log.warning(
                 "page 1 has no result_info (no total_pages): paging one page at a time until "
@@ -1177,7 +1188,7 @@ class Client:
             if n in docs:
                 doc = docs[n]
             elif total_pages is None:
-                if budget is not None and counts["fetched"] >= budget:
+                if budget is not None and s.requests >= budget:
                     raise BudgetError(
                         f"paging without result_info reached max_requests={budget} before an "
                         "empty page: narrow the query or raise max_requests",
@@ -1283,6 +1294,7 @@ class Client:
         )
         budget = self.max_requests if max_requests is None else max_requests
         async with self._session(progress, "dexkit devices") as s:
+            s.budget = budget
             started = time.perf_counter()
             outcome = await self._page_all(s, query, budget=budget)
             log.info(
@@ -1515,10 +1527,9 @@ class Client:
         _, doc = await s.get(self._path("devices"), query.params(1), page=1)
         latency = time.perf_counter() - started
         info = doc.get("result_info") if isinstance(doc.get("result_info"), dict) else None
-        total_count = _int(info, "total_count")
-        pages = _int(info, "total_pages")
+        pages, total_count = _totals(info, query.per_page)
         if pages is None:
-            pages = math.ceil(total_count / query.per_page) if total_count is not None else 1
+            pages = 1
         plan = self._make_plan(query, total_count, max(pages, 1), chunks, latency)
         log.info("plan: %s", plan)
         return plan
@@ -1616,15 +1627,19 @@ class Client:
         budget = self.max_requests if max_requests is None else max_requests
         started = time.perf_counter()
         async with self._session(progress, "dexkit fetch") as s:
+            s.budget = budget
             if len(todo) > 1 and budget is not None:
                 # one request over the span still to fetch says what the chunks will cost
                 span = query.with_window(todo[0].query.start, todo[-1].query.end)
                 plan = await self._plan(s, span, len(todo))
-                if plan.requests > budget:
-                    raise _budget_error(plan, budget)
-            single = budget if len(todo) == 1 else None
+                if plan.requests + s.requests > budget:
+                    raise _budget_error(plan, budget, plan.requests + s.requests)
             try:
-                outcomes = await _gather([self._fetch_chunk(s, store, c, single) for c in todo])
+                # chunks, like pages, go through a pool: at most `concurrency` at a time
+                done_chunks = await _pool(
+                    todo, lambda c: self._fetch_chunk(s, store, c, budget), self.concurrency
+                )
+                outcomes = [done_chunks[c] for c in todo]
             finally:
                 store.save()
             requests = s.requests
@@ -1909,6 +1924,61 @@ def _int(info: Mapping[str, Any] | None, name: str) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _totals(info: Mapping[str, Any] | None, per_page: int) -> tuple[int | None, int | None]:
+    """``total_pages`` and ``total_count`` of page 1's ``result_info``, checked in O(1).
+
+    Raises :class:`~dexkit.PageError` for a total no real query has (see :data:`MAX_PAGES`).
+    """
+    total_pages, total_count = _int(info, "total_pages"), _int(info, "total_count")
+    for name, value, bound in (
+        ("total_pages", total_pages, MAX_PAGES),
+        ("total_count", total_count, MAX_RECORDS),
+    ):
+        if value is not None and not 0 <= value <= bound:
+            sent = repr((info or {}).get(name))
+            sent = sent if len(sent) <= 30 else sent[:29] + "…"
+            raise PageError(
+                f"result_info says {name}={sent}, which no real query has (0 to {bound:,}): "
+                "the server's answer cannot be used",
+                page=1,
+            )
+    if total_pages is None and total_count is not None:
+        total_pages = math.ceil(total_count / per_page)
+    return total_pages, total_count
+
+
+_K = TypeVar("_K")
+
+
+async def _pool(
+    items: Iterable[_K],
+    work: Callable[[_K], Awaitable[_T]],
+    size: int,
+    *,
+    last: Callable[[_T], bool] | None = None,
+) -> dict[_K, _T]:
+    """``{item: await work(item)}`` with at most ``size`` running at once (never a task each).
+
+    Items are started in order; once ``last(result)`` is true, no later item is started
+    (those already running finish).
+    """
+    out: dict[_K, _T] = {}
+    queue = enumerate(items)
+    cut = math.inf
+
+    async def worker() -> None:
+        nonlocal cut
+        for index, item in queue:  # one iterator shared by the workers: each item taken once
+            if index > cut:
+                return
+            result = out[item] = await work(item)
+            if last is not None and last(result):
+                cut = min(cut, index)
+
+    await _gather([worker() for _ in range(max(1, size))])
+    return out
+
+
 def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
     before = frame.height
     frame = frame.unique(subset=_DEDUP, keep="first", maintain_order=True)
@@ -1917,12 +1987,13 @@ def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _budget_error(plan: Plan, budget: int) -> BudgetError:
+def _budget_error(plan: Plan, budget: int, needed: int | None = None) -> BudgetError:
+    needed = plan.requests if needed is None else needed
     return BudgetError(
-        f"this query needs {plan.requests:,} requests, more than max_requests={budget:,} "
+        f"this query needs {needed:,} requests, more than max_requests={budget:,} "
         f"({plan}). Narrow it: add a filter (colo=, platform=, status=, version=, device_id=), "
         "shorten the window, or use source='last_seen' (one record per device); or pass "
-        f"max_requests={plan.requests} to spend them",
+        f"max_requests={needed} to spend them",
         plan=plan,
     )
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import tracemalloc
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dexkit.client import API_BASE, DEFAULT_MAX_PAGE_BYTES, Client
-from dexkit.errors import ConfigError, PageError, RateLimitError, TransportError
+from dexkit.errors import BudgetError, ConfigError, PageError, RateLimitError, TransportError
 from dexkit.testing import FakeCloudflare
 from tests.hostile import (
     ACCOUNT,
@@ -447,3 +449,117 @@ def test_a_retry_after_of_years_is_an_error_at_once() -> None:
             hostile_client(server, retries=3).devices(*window_now(), per_page=2)
         assert time.monotonic() - started < 3
     assert len(server.requests) == 1
+
+
+# -- absurd totals -------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("total_pages", "total_count", "shown"),
+    [
+        (10**18, 5 * 10**18, "total_pages=1000000000000000000"),
+        (None, 1e300, "total_count=1e+300"),
+        (20_000_000, None, "total_pages=20000000"),
+        (-3, 10, "total_pages=-3"),
+        (2, -1, "total_count=-1"),
+    ],
+)
+def test_absurd_totals_are_a_page_error_at_once(
+    total_pages: Any, total_count: Any, shown: str
+) -> None:
+    def script(request: Request, send: Send) -> None:
+        send(response(page_body(1, range(50), total_pages=total_pages, total_count=total_count)))
+
+    with HostileServer(script) as server:
+        client = hostile_client(server, max_requests=None)
+        started = time.monotonic()
+        expected = re.escape(f"page 1: result_info says {shown}, which no real")
+        with pytest.raises(PageError, match=expected):
+            client.devices(*window_now())
+        with pytest.raises(PageError, match="which no real query has"):
+            client.plan(*window_now())
+        assert time.monotonic() - started < 5  # no walk over the pages, no request for them
+    assert len(server.requests) == 2
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_budget_check_is_instant() -> None:
+    # 9 million pages is within the bound: the budget refuses it without walking the pages
+    def script(request: Request, send: Send) -> None:
+        send(response(page_body(1, range(50), total_pages=9_000_000, total_count=450_000_000)))
+
+    with HostileServer(script) as server:
+        started = time.monotonic()
+        with pytest.raises(BudgetError, match="needs 9,000,000 requests, more than max_req"):
+            hostile_client(server).devices(*window_now())
+        assert time.monotonic() - started < 3
+
+
+# -- max_requests is a ceiling for the whole call --------------------------------------------
+
+
+def chunk_pages(plan_pages: int, chunk_pages: int) -> Script:
+    """A server whose first answer (the plan) is cheap and whose chunks then cost more."""
+
+    def script(request: Request, send: Send) -> None:
+        n = request.page
+        pages = plan_pages if request.number == 1 else chunk_pages
+        ids = range((n - 1) * 50, n * 50)
+        send(response(page_body(n, ids, total_pages=pages, total_count=pages * 50)))
+
+    return script
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chunk_cost", [40, 4], ids=["refused-at-a-chunk", "stopped-at-the-cap"])
+def test_max_requests_counts_every_request_of_a_fetch(tmp_path: Path, chunk_cost: int) -> None:
+    with HostileServer(chunk_pages(1, chunk_cost)) as server:
+        client = hostile_client(server, max_requests=10, retries=0)
+        with pytest.raises(BudgetError, match="max_requests=10"):
+            client.fetch("-4h", source="hourly", into=tmp_path / "store")
+        assert len(server.requests) <= 10  # before, every chunk had no budget: 100+ requests
+
+
+@pytest.mark.timeout(60)
+def test_pages_are_fetched_through_a_bounded_pool() -> None:
+    def script(request: Request, send: Send) -> None:
+        n = request.page
+        send(response(page_body(n, [n], total_pages=400, total_count=400, per_page=1)))
+
+    async def fetch_and_count(client: Client) -> tuple[int, int]:
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, len(asyncio.all_tasks()))
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            frame = await client.adevices(*window_now(), per_page=1)
+        finally:
+            watcher.cancel()
+        return frame.height, peak
+
+    with HostileServer(script) as server:
+        client = hostile_client(server, max_requests=None, concurrency=4)
+        rows, peak = asyncio.run(fetch_and_count(client))
+    assert rows == 400
+    # this task, the watcher, four workers and the HTTP stack's task per request in flight
+    assert peak <= 2 + 4 + 4  # before: a task a page, 400
+
+
+@pytest.mark.timeout(60)
+def test_no_page_after_an_empty_one_is_requested() -> None:
+    # a server promising a million pages of which only three hold records
+    def script(request: Request, send: Send) -> None:
+        n = request.page
+        ids = range((n - 1) * 50, n * 50) if n <= 3 else range(0)
+        send(response(page_body(n, ids, total_pages=1_000_000, total_count=50_000_000)))
+
+    with HostileServer(script) as server:
+        frame = hostile_client(server, max_requests=None).devices(*window_now())
+    assert frame.height == 150
+    assert len(server.requests) <= 4 + 4  # pages 1-4, and at most one more per worker
