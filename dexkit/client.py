@@ -8,6 +8,11 @@ every request in flight; a 429 holds *every* request for its ``Retry-After``), r
 worth retrying with exponential backoff and jitter, and tells what a query costs before it
 spends it (:meth:`Client.plan`, ``max_requests``).
 
+Whatever a server sends, a call is bounded: bodies are read as a stream and capped after
+decoding (``max_page_bytes``), each attempt has a deadline (``deadline``), a wait the server asks
+for is refused past ``max_retry_after``, every request counts against ``max_requests``, and pages
+go through a pool of ``concurrency`` workers. Each bound raises a dexkit error naming it.
+
 Every method has an async twin (``adevices``, ``aplan``, …); the sync methods work in scripts
 and in Jupyter cells, where an event loop is already running (they run in a worker thread then).
 
@@ -896,7 +901,9 @@ class Client:
     backoff
         First backoff in seconds (it doubles, up to 30 s, plus up to ``backoff`` of jitter).
     max_retry_after
-        Longest wait honoured for one ``Retry-After`` (Cloudflare blocks for 300 s).
+        Longest wait the server may ask for, in ``Retry-After`` or rate-limit headers
+        (Cloudflare blocks for 300 s); a longer one raises :class:`~dexkit.RateLimitError` at
+        once, saying how long was asked.
     timeout
         Seconds one read (or the connection) may wait for the server.
     deadline
@@ -908,8 +915,9 @@ class Client:
         Largest response body read, counted after gzip/deflate decoding (default 16 MiB; a
         page of 50 records is about 100 KB). A larger body raises :class:`~dexkit.PageError`.
     max_requests
-        Budget of one call: a query that needs more requests raises
-        :class:`~dexkit.BudgetError` with its plan before spending them.
+        Budget of one call, every request counted (retries, and every chunk of a page store):
+        a query that needs more raises :class:`~dexkit.BudgetError` with its plan before
+        spending them, and no call ever sends more.
     progress
         Show a progress bar (``tqdm.auto``: a widget in notebooks, a line in terminals).
     transport
@@ -1167,9 +1175,11 @@ class Client:
                 latency = time.perf_counter() - started
                 plan = self._make_plan(query, total_count, total_pages, 1, latency)
                 raise _budget_error(plan, budget, need + s.requests)
-            # at most `concurrency` pages at a time; none after an empty page (paging stops there)
+            # a bounded pool of workers, twice the slots so that one is always ready to send
+            # while another parses its page; no page after an empty one (paging stops there)
             pages = range(2, total_pages + 1)
-            docs.update(await _pool(pages, fetch, self.concurrency, last=lambda p: not p.keys))
+            workers = 2 * self.concurrency
+            docs.update(await _pool(pages, fetch, workers, last=lambda p: not p.keys))
         else:
             log.warning(
                 "page 1 has no result_info (no total_pages): paging one page at a time until "
