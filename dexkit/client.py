@@ -24,6 +24,7 @@ a fetch did and WARNING lines for retries. No credential is ever logged, shown o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import ipaddress
@@ -36,7 +37,16 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -511,6 +521,21 @@ class _Inflater:
             raise _Undecodable(f"the {self.coding} stream ends early")
 
 
+async def _decoded(
+    response: httpx.Response, inflater: _Inflater | None
+) -> AsyncGenerator[bytes, None]:
+    """The body of ``response`` as it arrives, decoded a bounded piece at a time."""
+    async for data in response.aiter_raw():
+        if inflater is None:
+            yield data
+        else:
+            for piece in inflater.feed(data):
+                yield piece
+    if inflater is not None:
+        for piece in inflater.end():
+            yield piece
+
+
 def _too_large(cap: int, detail: str, page: int | None, path: str) -> PageError:
     what = "the body" if page is not None else f"the body of {path}"
     return PageError(
@@ -692,6 +717,8 @@ class _Session:
         # an error status's body only says why: keep its start and read no further
         keep_only = response.status_code >= 400
         coding = response.headers.get("Content-Encoding", "").strip().lower()
+        if keep_only and coding not in ("", "identity", *_CODINGS):
+            return b""  # the status says enough
         inflater = None if coding in ("", "identity") else _Inflater.of(coding, page)
         length = response.headers.get("Content-Length", "")
         if inflater is None and length.isdigit() and int(length) > cap and not keep_only:
@@ -702,21 +729,14 @@ class _Session:
             return response.content[:cap]
         parts: list[bytes] = []
         size = 0
-        async for data in response.aiter_raw():
-            for piece in (data,) if inflater is None else inflater.feed(data):
+        async with contextlib.aclosing(_decoded(response, inflater)) as pieces:
+            async for piece in pieces:
                 size += len(piece)
                 if size > cap:
                     if keep_only:
-                        return b"".join(parts)
-                    raise _too_large(cap, f" once {coding}-decoded" if inflater else "", page, path)
-                parts.append(piece)
-        if inflater is not None:
-            for piece in inflater.end():
-                size += len(piece)
-                if size > cap:
-                    if keep_only:
-                        return b"".join(parts)
-                    raise _too_large(cap, f" once {coding}-decoded", page, path)
+                        break
+                    detail = f" once {coding}-decoded" if inflater else ""
+                    raise _too_large(cap, detail, page, path)
                 parts.append(piece)
         return b"".join(parts)
 

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from dexkit.client import API_BASE, DEFAULT_MAX_PAGE_BYTES, Client
-from dexkit.errors import BudgetError, ConfigError, PageError, RateLimitError, TransportError
+from dexkit.errors import (
+    BudgetError,
+    ConfigError,
+    PageError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
 from dexkit.testing import FakeCloudflare
 from tests.hostile import (
     ACCOUNT,
@@ -563,3 +570,16 @@ def test_no_page_after_an_empty_one_is_requested() -> None:
         frame = hostile_client(server, max_requests=None).devices(*window_now())
     assert frame.height == 150
     assert len(server.requests) <= 4 + 8  # pages 1-4, and at most one more per worker
+
+
+def test_an_endless_error_body_is_cut_and_the_status_reported() -> None:
+    def script(request: Request, send: Send) -> None:
+        headers = {"Transfer-Encoding": "chunked"}
+        if send(response(b"", status="500 Internal Server Error", headers=headers)):
+            chunked(iter(lambda: b"<" * 65536, b""), send)
+
+    with HostileServer(script) as server:
+        with pytest.raises(ServerError, match="HTTP 500") as info:
+            hostile_client(server, retries=1, max_page_bytes=1 << 20).devices(*window_now())
+        assert info.value.status == 500
+        assert len(server.requests) == 2  # a 5xx is retried, whatever its body
