@@ -21,51 +21,102 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
+import math
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["RateLimiter", "parse_ratelimit"]
+__all__ = ["WINDOW", "RateLimiter", "WaitTooLong", "parse_ratelimit"]
 
-_PARAM = re.compile(r"\b([a-z]+)=([0-9.]+)")
+log = logging.getLogger("dexkit")
+
+#: Cloudflare's rate-limit window in seconds: no header is read as asking for a longer one.
+WINDOW = 300.0
+
+_PARAM = re.compile(r"(?<![\w-])([a-z]+)=([^;,\s]*)")
+
+
+class WaitTooLong(Exception):
+    """The server's headers ask for a wait longer than the caller accepts.
+
+    Attributes
+    ----------
+    seconds
+        How long the server asked for.
+    why
+        Which header asked, as the server sent it.
+    """
+
+    def __init__(self, seconds: float, why: str) -> None:
+        super().__init__(f"the server asks to wait {seconds:g} s ({why})")
+        self.seconds = seconds
+        self.why = why
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def parse_ratelimit(headers: Mapping[str, str], *, wall: float | None = None) -> dict[str, float]:
     """Read rate-limit headers into ``{"quota", "window", "remaining", "reset"}`` (those present).
 
-    ``reset`` is in seconds from now.
+    ``reset`` is in seconds from now. Values are kept to what Cloudflare can mean: ``window``
+    and ``reset`` at most :data:`WINDOW` (300 s), ``remaining`` 0 or more, ``quota`` 1 or more.
+    When ``remaining`` is 0, ``asked`` is the wait the headers ask for before the next request,
+    as sent (``reset``, else ``window``), so that a caller can refuse an absurd one. A value that
+    is not a number is ignored, with one DEBUG line.
 
     >>> parse_ratelimit(
     ...     {"Ratelimit": '"default";r=42;t=30', "Ratelimit-Policy": '"burst";q=1200;w=300'}
     ... )
     {'quota': 1200.0, 'window': 300.0, 'remaining': 42.0, 'reset': 30.0}
     >>> parse_ratelimit(
-    ...     {"X-RateLimit-Limit": "1200", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12"}
+    ...     {"X-RateLimit-Limit": "1200", "X-RateLimit-Remaining": "-9", "X-RateLimit-Reset": "12"}
     ... )
-    {'quota': 1200.0, 'remaining': 0.0, 'reset': 12.0}
+    {'quota': 1200.0, 'remaining': 0.0, 'reset': 12.0, 'asked': 12.0}
+    >>> parse_ratelimit({"Ratelimit": '"default";r=0;t=999999999'})
+    {'remaining': 0.0, 'reset': 300.0, 'asked': 999999999.0}
     """
-    out: dict[str, float] = {}
     lower = {k.lower(): v for k, v in headers.items()}
     policy = dict(_PARAM.findall(lower.get("ratelimit-policy", "")))
-    if "q" in policy:
-        out["quota"] = float(policy["q"])
-    if "w" in policy:
-        out["window"] = float(policy["w"])
     state = dict(_PARAM.findall(lower.get("ratelimit", "")))
-    values = {
-        "quota": lower.get("x-ratelimit-limit"),
+    texts = {
+        "quota": policy.get("q", lower.get("x-ratelimit-limit")),
+        "window": policy.get("w"),
         "remaining": state.get("r", state.get("remaining", lower.get("x-ratelimit-remaining"))),
         "reset": state.get("t", state.get("reset", lower.get("x-ratelimit-reset"))),
     }
-    for name, value in values.items():
-        if value is not None and name not in out:
-            try:
-                out[name] = float(value)
-            except ValueError:
-                continue
-    if out.get("reset", 0) > 1e9:  # an epoch time, as some X-RateLimit-Reset headers send
-        out["reset"] = max(0.0, out["reset"] - (time.time() if wall is None else wall))
+    raw: dict[str, float] = {}
+    ignored = []
+    for name, text in texts.items():
+        if text is None:
+            continue
+        value = _number(text)
+        if value is None or (name in ("quota", "window") and value <= 0):
+            ignored.append(f"{name}={text[:40]!r}")
+        else:
+            raw[name] = value
+    if ignored:
+        log.debug("ignored rate-limit header values that mean nothing: %s", ", ".join(ignored))
+    if raw.get("reset", 0) > 1e9:  # an epoch time, as some X-RateLimit-Reset headers send
+        raw["reset"] = raw["reset"] - (time.time() if wall is None else wall)
+    out = dict(raw)
+    if "quota" in out:
+        out["quota"] = max(1.0, out["quota"])
+    if "window" in out:
+        out["window"] = min(WINDOW, out["window"])
+    if "remaining" in out:
+        out["remaining"] = max(0.0, out["remaining"])
+    if "reset" in out:
+        out["reset"] = min(WINDOW, max(0.0, out["reset"]))
+    if out.get("remaining") == 0:
+        out["asked"] = max(0.0, raw.get("reset", raw.get("window", WINDOW)))
     return out
 
 
@@ -115,6 +166,9 @@ class RateLimiter:
         self._paused_until = 0.0
         # requests other clients spent from the server's quota: (period, count, until)
         self._foreign: tuple[float, int, float] = (0.0, 0, 0.0)
+        # what the server's headers asked for, as sent: (seconds, which header said so)
+        self._policies: dict[tuple[int, float], tuple[float, str]] = {}
+        self._demand: tuple[float, str] = (0.0, "")
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{n} requests / {p:g} s" for n, p in self.windows)
@@ -128,43 +182,58 @@ class RateLimiter:
     def delay(self) -> float:
         """Seconds until a request could be sent now (0 when it can go)."""
         with self._lock:
-            return self._delay(self._clock())
+            return self._delay(self._clock())[0]
 
-    def _delay(self, now: float) -> float:
+    def _delay(self, now: float) -> tuple[float, float, str]:
+        """Seconds to wait; and, when the server's headers set that wait, what they asked."""
         if now < self._paused_until:
-            return self._paused_until - now
+            return self._paused_until - now, 0.0, ""
         horizon = max(period for _, period in self.windows)
         del self._released[: bisect.bisect_right(self._released, now - horizon)]
         f_period, f_count, f_until = self._foreign
-        worst = 0.0
-        for limit, period in self.windows:
-            cap = limit - (f_count if period == f_period and now < f_until else 0)
+        worst, asked, why = 0.0, 0.0, ""
+        for index, (limit, period) in enumerate(self.windows):
+            foreign = period == f_period and now < f_until
+            cap = limit - (f_count if foreign else 0)
             inside = self._released[bisect.bisect_right(self._released, now - period) :]
             used = len(inside) + self._inflight
             if used < cap:
                 continue
+            ask, text = self._policies.get((limit, period), (0.0, "")) if index else (0.0, "")
             if cap <= 0:
                 wait = f_until - now
+                ask, text = self._demand
             elif used - cap < len(inside):
                 # wait until enough answered requests have left the window
                 wait = inside[used - cap] + period - now
-                if now < f_until and period == f_period:
+                if foreign:
                     wait = min(wait, f_until - now)
+                    if wait == f_until - now:
+                        ask, text = self._demand
             else:
                 wait = 0.01  # every slot is in flight: look again shortly
-            worst = max(worst, wait, 1e-3)
-        return worst
+                ask, text = 0.0, ""
+            wait = max(wait, 1e-3)
+            if wait > worst:
+                worst, asked, why = wait, ask, text
+        return worst, asked, why
 
-    async def acquire(self) -> float:
-        """Wait for a slot and take it; return the seconds waited. Pair with :meth:`release`."""
+    async def acquire(self, *, max_wait: float = math.inf) -> float:
+        """Wait for a slot and take it; return the seconds waited. Pair with :meth:`release`.
+
+        Raises :class:`WaitTooLong`, taking no slot, when the server's rate-limit headers ask
+        for a wait longer than ``max_wait`` (the configured limit never does).
+        """
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                wait = self._delay(now)
+                wait, asked, why = self._delay(now)
                 if wait <= 0:
                     self._inflight += 1
                     return waited
+                if asked and max(asked, wait) > max_wait:
+                    raise WaitTooLong(max(asked, wait), why)
             await asyncio.sleep(wait)
             waited += wait
 
@@ -199,6 +268,11 @@ class RateLimiter:
                 )
                 if stricter:
                     self.windows.append((max(1, int(quota)), window))
+                    sent = _sent(headers, "ratelimit-policy")
+                    self._policies[(max(1, int(quota)), window)] = (
+                        _raw_window(sent, window),
+                        f"Ratelimit-Policy: {sent[:80]!r}",
+                    )
                     note = (
                         f"following the server's rate-limit policy of {quota:g} requests / "
                         f"{window:g} s"
@@ -210,4 +284,25 @@ class RateLimiter:
                 foreign = int(limit - remaining - ours - self._inflight)
                 until = now + max(info.get("reset", period), 1.0)
                 self._foreign = (period, foreign, until) if foreign > 0 else (period, 0, 0.0)
+                self._demand = (0.0, "")
+                if "asked" in info:
+                    names = ("Ratelimit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+                    sent = "; ".join(
+                        f"{n}: {_sent(headers, n)[:60]!r}" for n in names if _sent(headers, n)
+                    )
+                    self._demand = (info["asked"], sent)
         return note
+
+
+def _sent(headers: Mapping[str, str], name: str) -> str:
+    """A header's value as sent ('' when absent), whatever the case of its name."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return ""
+
+
+def _raw_window(policy: str, window: float) -> float:
+    """The policy's window as sent (before it was kept to :data:`WINDOW`)."""
+    sent = _number(dict(_PARAM.findall(policy)).get("w", ""))
+    return sent if sent is not None else window

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import sys
@@ -197,12 +196,11 @@ def _add_fetch(commands: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from dexkit.client import API_BASE, Client, budget_advice
+    from dexkit.client import Client, budget_advice
     from dexkit.errors import BudgetError
     from dexkit.store import default_store
 
-    client = Client(
-        base_url=os.environ.get("CLOUDFLARE_BASE_URL") or API_BASE,
+    client = Client(  # CLOUDFLARE_BASE_URL is read by Client, as in Python
         concurrency=args.concurrency,
         max_requests=args.max_requests,
         progress=not args.no_progress,

@@ -8,6 +8,11 @@ every request in flight; a 429 holds *every* request for its ``Retry-After``), r
 worth retrying with exponential backoff and jitter, and tells what a query costs before it
 spends it (:meth:`Client.plan`, ``max_requests``).
 
+Whatever a server sends, a call is bounded: bodies are read as a stream and capped after
+decoding (``max_page_bytes``), each attempt has a deadline (``deadline``), a wait the server asks
+for is refused past ``max_retry_after``, every request counts against ``max_requests``, and pages
+go through a pool of ``concurrency`` workers. Each bound raises a dexkit error naming it.
+
 Every method has an async twin (``adevices``, ``aplan``, …); the sync methods work in scripts
 and in Jupyter cells, where an event loop is already running (they run in a worker thread then).
 
@@ -19,8 +24,10 @@ a fetch did and WARNING lines for retries. No credential is ever logged, shown o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
+import ipaddress
 import logging
 import math
 import numbers
@@ -29,7 +36,17 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+import zlib
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -50,7 +67,7 @@ from tenacity.stop import stop_base
 
 from dexkit._progress import bar as progress_bar
 from dexkit._query import Query, TimeLike, build, parse_time
-from dexkit._ratelimit import RateLimiter
+from dexkit._ratelimit import RateLimiter, WaitTooLong
 from dexkit.errors import (
     APIError,
     AuthError,
@@ -74,6 +91,14 @@ log = logging.getLogger("dexkit")
 
 #: Cloudflare's API base URL.
 API_BASE = "https://api.cloudflare.com/client/v4"
+#: Totals no real query can have, so a server's ``result_info`` beyond them is an error: ten
+#: million pages is 29 days of Cloudflare's whole quota (1,200 requests / 5 min), more than any
+#: fetch can spend; 500 million records is ten million pages of 50 (a 7-day ``hourly`` window
+#: of a million devices is 168 million).
+MAX_PAGES = 10_000_000
+MAX_RECORDS = 500_000_000
+#: Default of ``Client(max_page_bytes=...)``: 16 MiB, over 100 times a page of 50 records.
+DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024
 
 _T = TypeVar("_T")
 _AUTH_CODES = {9103, 9106, 9109, 10000, 10001}  # Cloudflare's "bad or missing credentials" codes
@@ -162,20 +187,42 @@ def _whole(name: str, value: object, minimum: int, extra: str = "") -> None:
         raise ConfigError(f"{name} must be a whole number, {minimum} or more{extra}, got {value!r}")
 
 
-def _seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
-        raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+def _seconds(name: str, value: object, *, above_zero: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not float(value) >= 0
+        or (above_zero and not 0 < float(value) < math.inf)
+    ):
+        least = "above 0" if above_zero else "0 or more"
+        raise ConfigError(f"{name} must be a number of seconds, {least}, got {value!r}")
 
 
-def _base_url(value: object) -> str:
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(value: object, what: str = "base_url") -> str:
+    """The API's base URL, checked: ``https://``, or ``http://`` to a loopback address only."""
     if not isinstance(value, str):
-        raise ConfigError(f"base_url must be a string, got {type(value).__name__}")
+        raise ConfigError(f"{what} must be a string, got {type(value).__name__}")
     try:
         url = httpx.URL(value.strip())
     except httpx.InvalidURL as exc:
-        raise ConfigError(f"base_url is not a URL ({exc}): got {value!r}") from exc
+        raise ConfigError(f"{what} is not a URL ({exc}): got {value!r}") from exc
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"base_url must be an http(s) URL such as {API_BASE!r}, got {value!r}")
+        raise ConfigError(f"{what} must be an http(s) URL such as {API_BASE!r}, got {value!r}")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ConfigError(
+            f"{what} {value!r} would send the API token in clear text: use https://, or "
+            "http:// only to a loopback address (127.0.0.1, ::1, localhost) such as a local "
+            "fake API"
+        )
     return str(url).rstrip("/")
 
 
@@ -436,6 +483,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _asked(seconds: float) -> str:
+    """A wait a server asked for, however absurd: ``'999,999,999 s (31.7 years)'``."""
+    text = f"{seconds:,.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds >= 365 * 86400:
+        return f"{text} ({seconds / (365.25 * 86400):,.1f} years)"
+    if seconds >= 2 * 86400:
+        return f"{text} ({seconds / 86400:.1f} days)"
+    if seconds >= 90:
+        return f"{text} ({_duration(seconds)})"
+    return text
+
+
 @dataclass
 class _Outcome:
     pages: list[bytes]
@@ -472,18 +531,25 @@ class _StopOnce(stop_base):
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429's ``Retry-After`` asks for; ``None`` when absent; NaN when meaningless.
+
+    A value that is negative, zero, not finite, not a time or a time in the past means
+    nothing a client can follow: the caller backs off as for any failure instead.
+    """
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return math.nan
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return seconds if 0 < seconds < math.inf else math.nan
 
 
 def _errors_of(body: bytes) -> list[dict[str, Any]]:
@@ -495,6 +561,83 @@ def _errors_of(body: bytes) -> list[dict[str, Any]]:
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
+_PIECE = 1 << 16  # decoded bytes produced per step: a gzip bomb is stopped within 64 KiB
+_CODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class _Undecodable(Exception):
+    """A body that its ``Content-Encoding`` does not describe (retried like a truncated body)."""
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body a piece at a time, never more than ``_PIECE`` at once.
+
+    httpx's own decoders inflate each network read whole (a 64 KiB read of a gzip bomb is
+    64 MiB decoded); this one lets the caller stop at its cap.
+    """
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._z = zlib.decompressobj(_CODINGS[coding])
+        self._raw_fallback = coding == "deflate"  # some servers send raw deflate: try it once
+
+    @classmethod
+    def of(cls, coding: str, page: int | None) -> _Inflater:
+        if coding not in _CODINGS:
+            raise PageError(
+                f"the body is encoded as {coding[:40]!r}, which dexkit did not ask for (it "
+                "asks for gzip or deflate)",
+                page=page,
+            )
+        return cls(coding)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self._z.decompress(data, _PIECE)
+            except zlib.error as exc:
+                if self._raw_fallback:
+                    self._raw_fallback = False
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise _Undecodable(f"{self.coding}: {exc}") from exc
+            self._raw_fallback = False
+            data = self._z.unconsumed_tail
+            if out:
+                yield out
+            if self._z.eof or (not data and len(out) < _PIECE):
+                return
+
+    def end(self) -> Iterator[bytes]:
+        yield from self.feed(b"")
+        if not self._z.eof:
+            raise _Undecodable(f"the {self.coding} stream ends early")
+
+
+async def _decoded(
+    response: httpx.Response, inflater: _Inflater | None
+) -> AsyncGenerator[bytes, None]:
+    """The body of ``response`` as it arrives, decoded a bounded piece at a time."""
+    async for data in response.aiter_raw():
+        if inflater is None:
+            yield data
+        else:
+            for piece in inflater.feed(data):
+                yield piece
+    if inflater is not None:
+        for piece in inflater.end():
+            yield piece
+
+
+def _too_large(cap: int, detail: str, page: int | None, path: str) -> PageError:
+    what = "the body" if page is not None else f"the body of {path}"
+    return PageError(
+        f"{what} is larger than max_page_bytes={cap:,} bytes{detail}, so reading stopped; a "
+        "page of 50 records is about 100 KB: pass Client(max_page_bytes=...) to allow more",
+        page=page,
+    )
+
+
 class _Session:
     """The state of one call: an ``httpx.AsyncClient``, a semaphore, counters and a bar."""
 
@@ -502,7 +645,11 @@ class _Session:
         self.client = client
         self.http = httpx.AsyncClient(
             base_url=client.base_url,
-            headers={**client._credentials.headers(), "Accept": "application/json"},
+            headers={
+                **client._credentials.headers(),
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",  # what _Inflater decodes
+            },
             timeout=client.timeout,
             verify=_ssl_context(),
             transport=_Borrowed(client._transport) if client._transport else None,
@@ -516,6 +663,7 @@ class _Session:
             0, client.backoff
         )
         self.requests = 0
+        self.budget: int | None = None  # max_requests of the call: every request counts
         self.records = 0
         # a notebook bar, a terminal bar with ETA, or a line per tenth/chunk when not a TTY;
         # tqdm is imported when a session starts: `import dexkit` stays light
@@ -581,62 +729,143 @@ class _Session:
         short = path.replace(client.account_id, client._short_account)
         where = f" page={page}" if page is not None else ""
         async with self.slots:  # a slot is held for the exchange only, not for backoff or parsing
-            waited = await limiter.acquire()
-            if waited >= 1.0:
-                self.show()
-            started = time.perf_counter()
+            if self.budget is not None and self.requests >= self.budget:
+                raise BudgetError(
+                    f"{_where(page)}this call has sent {self.requests:,} requests, all of "
+                    f"max_requests={self.budget:,} (retries count too), and needs more: pass a "
+                    "larger max_requests= (or None), or narrow the query; pages already in a "
+                    "page store are kept, and the next fetch resumes there"
+                )
             try:
-                response = await self.http.get(path, params=params)
-            except httpx.TimeoutException as exc:
-                limiter.release()
-                self._log(short, where, "timeout", started)
-                error = TransportError(
-                    f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
+                waited = await limiter.acquire(max_wait=client.max_retry_after)
+            except WaitTooLong as exc:
+                raise RateLimitError(
+                    f"the server's rate-limit headers ask to wait {_asked(exc.seconds)} before "
+                    f"the next request ({exc.why}), longer than max_retry_after="
+                    f"{client.max_retry_after:g} s: try again later, or pass "
+                    "Client(max_retry_after=...) to wait that long",
                     page=page,
-                )
-                raise _Retry(error) from exc
-            except httpx.TransportError as exc:
-                limiter.release()
-                kind = type(exc).__name__
-                self._log(short, where, kind, started)
-                text = str(exc) or kind
-                error = TransportError(
-                    f"{_where(page)}the connection failed ({text}) and retries did not help",
-                    page=page,
-                )
-                raise _Retry(error) from exc
-            finally:
+                ) from None
+            try:  # the limiter's slot is released on every path: cancelled, failed or answered
+                if waited >= 1.0:
+                    self.show()
+                started = time.perf_counter()
                 self.requests += 1
-            note = limiter.observe(response.headers)
-            if response.status_code == 429:
-                self._pause(response)  # before the slot is free: no request may slip out now
-            limiter.release()
+                try:
+                    # one deadline for the whole attempt: connecting, the headers and the body
+                    async with asyncio.timeout(client.deadline):
+                        async with self.http.stream("GET", path, params=params) as response:
+                            body = await self._read(response, page, short)
+                except TimeoutError as exc:
+                    self._log(short, where, "deadline", started)
+                    error = TransportError(
+                        f"{_where(page)}no complete answer within deadline={client.deadline:g} s "
+                        "(connecting, headers and body) and retries did not help; a server this "
+                        "slow may need a larger deadline=",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                except httpx.TimeoutException as exc:
+                    self._log(short, where, "timeout", started)
+                    error = TransportError(
+                        f"{_where(page)}timed out after {client.timeout:g} s: retries did not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                except (_Undecodable, httpx.DecodingError) as exc:
+                    self._log(short, where, "undecodable", started)
+                    error = TransportError(
+                        f"{_where(page)}the body could not be decoded ({exc}) and retries did "
+                        "not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                except httpx.TransportError as exc:
+                    kind = type(exc).__name__
+                    self._log(short, where, kind, started)
+                    text = str(exc) or kind
+                    error = TransportError(
+                        f"{_where(page)}the connection failed ({text}) and retries did not help",
+                        page=page,
+                    )
+                    raise _Retry(error) from exc
+                note = limiter.observe(response.headers)
+                if response.status_code == 429:
+                    self._pause(response)  # before the slot is free: no request may slip out
+            finally:
+                limiter.release()
         status = response.status_code
         if not 400 <= status < 500:
             await asyncio.sleep(0)  # let the next request go out before this response is parsed
         if note:
             log.info(note)
         self._log(short, where, str(status), started)
-        return self._check(response, page)
+        return self._check(response, body, page)
 
-    def _pause(self, response: httpx.Response) -> float:
-        """Hold every request until a 429's ``Retry-After`` (capped); return seconds left."""
-        cap = self.client.max_retry_after
+    async def _read(self, response: httpx.Response, page: int | None, path: str) -> bytes:
+        """Read a body as a stream, decoded, refusing more than ``max_page_bytes`` decoded."""
+        cap = self.client.max_page_bytes
+        # an error status's body only says why: keep its start and read no further
+        keep_only = response.status_code >= 400
+        coding = response.headers.get("Content-Encoding", "").strip().lower()
+        if keep_only and coding not in ("", "identity", *_CODINGS):
+            return b""  # the status says enough
+        inflater = None if coding in ("", "identity") else _Inflater.of(coding, page)
+        length = response.headers.get("Content-Length", "")
+        if inflater is None and length.isdigit() and int(length) > cap and not keep_only:
+            raise _too_large(cap, f" (Content-Length: {int(length):,})", page, path)
+        if response.is_stream_consumed:  # a transport that built the response in memory
+            if len(response.content) > cap and not keep_only:
+                raise _too_large(cap, "", page, path)
+            return response.content[:cap]
+        parts: list[bytes] = []
+        size = 0
+        async with contextlib.aclosing(_decoded(response, inflater)) as pieces:
+            async for piece in pieces:
+                size += len(piece)
+                if size > cap:
+                    if keep_only:
+                        break
+                    detail = f" once {coding}-decoded" if inflater else ""
+                    raise _too_large(cap, detail, page, path)
+                parts.append(piece)
+        return b"".join(parts)
+
+    def _pause(self, response: httpx.Response) -> float | None:
+        """Hold every request until a 429's ``Retry-After``; return the seconds left.
+
+        ``None`` (no pause) when ``Retry-After`` means nothing (the request backs off alone) or
+        asks for more than ``max_retry_after`` (the call fails: see :meth:`_check`).
+        """
         asked = _retry_after(response)
-        deadline = self.client._limiter.pause(min(cap, 60.0 if asked is None else asked))
+        if asked is None:
+            asked = min(self.client.max_retry_after, 60.0)
+        if math.isnan(asked) or asked > self.client.max_retry_after:
+            return None
+        deadline = self.client._limiter.pause(asked)
         return deadline - time.monotonic()
 
     def _log(self, path: str, where: str, status: str, started: float) -> None:
         log.debug("GET %s%s status=%s %.3fs", path, where, status, time.perf_counter() - started)
 
-    def _check(self, response: httpx.Response, page: int | None) -> tuple[bytes, Any]:
-        status, body = response.status_code, response.content
+    def _check(self, response: httpx.Response, body: bytes, page: int | None) -> tuple[bytes, Any]:
+        status = response.status_code
         error: DexkitError
         ray = response.headers.get("cf-ray")
         if status == 429:
-            left = self._pause(response)
-            log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
-            self.show(f"rate-limited: waiting {left:.0f} s")
+            asked = _retry_after(response)
+            cap = self.client.max_retry_after
+            if asked is not None and asked > cap:
+                raise RateLimitError(
+                    f"rate limited (429): the server asks to wait {_asked(asked)} "
+                    f"(Retry-After: {response.headers['Retry-After'][:40]!r}), longer than "
+                    f"max_retry_after={cap:g} s: try again later, or pass "
+                    "Client(max_retry_after=...) to wait that long",
+                    status=status,
+                    errors=_errors_of(body),
+                    cf_ray=ray,
+                    page=page,
+                )
             error = RateLimitError(
                 "rate limited (429) and the retries ran out: Cloudflare allows 1200 requests "
                 "per 5 minutes per token, shared with other tools; wait, or narrow the query",
@@ -645,6 +874,12 @@ class _Session:
                 cf_ray=ray,
                 page=page,
             )
+            left = self._pause(response)
+            if left is None:  # a Retry-After that means nothing: back off as for any failure
+                log.debug("429 with a Retry-After that means nothing: backing off")
+                raise _Retry(error)
+            log.warning("rate limited (429): every request waits %.0fs (Retry-After)", left)
+            self.show(f"rate-limited: waiting {left:.0f} s")
             raise _Retry(error, rate_limited=True)
         if status >= 500:
             html = body.lstrip()[:1] == b"<"
@@ -765,7 +1000,9 @@ class Client:
     email, api_key
         The legacy global API key and its account email, together, instead of a token.
     base_url
-        The API's base URL.
+        The API's base URL; else ``CLOUDFLARE_BASE_URL``, else :data:`API_BASE`. Only
+        ``https://``, or ``http://`` to a loopback address (``127.0.0.0/8``, ``::1``,
+        ``localhost``: a local fake), since the token travels with every request.
     concurrency
         Requests in flight at once.
     rate_limit
@@ -778,12 +1015,23 @@ class Client:
     backoff
         First backoff in seconds (it doubles, up to 30 s, plus up to ``backoff`` of jitter).
     max_retry_after
-        Longest wait honoured for one ``Retry-After`` (Cloudflare blocks for 300 s).
+        Longest wait the server may ask for, in ``Retry-After`` or rate-limit headers
+        (Cloudflare blocks for 300 s); a longer one raises :class:`~dexkit.RateLimitError` at
+        once, saying how long was asked.
     timeout
-        Seconds before a request times out.
+        Seconds one read (or the connection) may wait for the server.
+    deadline
+        Seconds one attempt may take in all, connecting, headers and body (a server sending
+        a byte a second never times out a read); default ``2 × timeout``, 60 s. Past it the
+        attempt fails and is retried like a timeout; a :class:`~dexkit.TransportError` when
+        the retries run out.
+    max_page_bytes
+        Largest response body read, counted after gzip/deflate decoding (default 16 MiB; a
+        page of 50 records is about 100 KB). A larger body raises :class:`~dexkit.PageError`.
     max_requests
-        Budget of one call: a query that needs more requests raises
-        :class:`~dexkit.BudgetError` with its plan before spending them.
+        Budget of one call, every request counted (retries, and every chunk of a page store):
+        a query that needs more raises :class:`~dexkit.BudgetError` with its plan before
+        spending them, and no call ever sends more.
     progress
         Show progress: tqdm's notebook bar in a Jupyter kernel, its text bar with an ETA in a
         terminal, and where stderr is not a terminal (cron, CI, captured output) a line at each
@@ -795,6 +1043,8 @@ class Client:
     ------
     CredentialsError
         No account id, or no credentials, in the arguments or the environment.
+    ConfigError
+        An argument out of range, or a base URL that would send the token in clear text.
 
     Examples
     --------
@@ -811,6 +1061,22 @@ class Client:
     Client(account_id='0a1b2c…', auth='api_token', base_url='http://127.0.0.1:.../client/v4')
     """
 
+    _account_id: str
+    _credentials: _Credentials
+    _base_url: str
+    _concurrency: int
+    _retries: int
+    _backoff: float
+    _max_retry_after: float
+    _timeout: float
+    _deadline: float
+    _max_page_bytes: int
+    _max_requests: int | None
+    _progress: bool
+    _transport: httpx.AsyncBaseTransport | None
+    _limiter: RateLimiter
+    _short_account: str
+
     def __init__(
         self,
         account_id: str | None = None,
@@ -818,18 +1084,22 @@ class Client:
         *,
         email: str | None = None,
         api_key: str | None = None,
-        base_url: str = API_BASE,
+        base_url: str | None = None,
         concurrency: int = 4,
         rate_limit: tuple[int, float] = (1200, 300.0),
         retries: int = 5,
         backoff: float = 0.5,
         max_retry_after: float = 300.0,
         timeout: float = 30.0,
+        deadline: float | None = None,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         max_requests: int | None = 1000,
         progress: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.account_id, self._credentials = _credentials(account_id, api_token, email, api_key)
+        account, credentials = _credentials(account_id, api_token, email, api_key)
+        object.__setattr__(self, "_account_id", account)
+        object.__setattr__(self, "_credentials", credentials)
         _whole("concurrency", concurrency, 1)
         _whole("retries", retries, 0)
         if max_requests is not None:
@@ -837,24 +1107,105 @@ class Client:
         _seconds("backoff", backoff)
         _seconds("max_retry_after", max_retry_after)
         _seconds("timeout", timeout)
-        self.base_url = _base_url(base_url)
-        self.concurrency = concurrency
-        self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
-        self.timeout = timeout
-        self.max_requests = max_requests
-        self.progress = progress
-        self._transport = transport
+        if deadline is None:
+            deadline = 2 * float(timeout)
+        else:
+            _seconds("deadline", deadline, above_zero=True)
+        _whole("max_page_bytes", max_page_bytes, 1024)
+        if base_url is None and os.environ.get("CLOUDFLARE_BASE_URL"):
+            url = _base_url(os.environ["CLOUDFLARE_BASE_URL"], "CLOUDFLARE_BASE_URL")
+        else:
+            url = _base_url(API_BASE if base_url is None else base_url)
         try:
-            self._limiter = RateLimiter(*rate_limit)
+            limiter = RateLimiter(*rate_limit)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"rate_limit must be (requests, seconds), got {rate_limit!r}"
             ) from exc
-        self._short_account = (
-            self.account_id[:6] + "…" if len(self.account_id) > 8 else self.account_id
+        settings = {
+            "base_url": url,
+            "concurrency": int(concurrency),
+            "retries": int(retries),
+            "backoff": float(backoff),
+            "max_retry_after": float(max_retry_after),
+            "timeout": float(timeout),
+            "deadline": float(deadline),
+            "max_page_bytes": int(max_page_bytes),
+            "max_requests": None if max_requests is None else int(max_requests),
+            "progress": bool(progress),
+        }
+        for name, value in settings.items():
+            object.__setattr__(self, f"_{name}", value)
+        object.__setattr__(self, "_transport", transport)
+        object.__setattr__(self, "_limiter", limiter)
+        short = account[:6] + "…" if len(account) > 8 else account
+        object.__setattr__(self, "_short_account", short)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # settings are fixed at construction: a call in flight (or a later one) can never see
+        # a value that was not validated, such as concurrency=0
+        raise AttributeError(
+            f"Client settings are read-only: {name!r} cannot be set after construction; make "
+            f"a new Client({name.lstrip('_')}=...)"
         )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Client settings are read-only: {name!r} cannot be deleted")
+
+    @property
+    def account_id(self) -> str:
+        """The Cloudflare account id."""
+        return self._account_id
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._base_url
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at once."""
+        return self._concurrency
+
+    @property
+    def retries(self) -> int:
+        """Tries after the first for failures worth retrying."""
+        return self._retries
+
+    @property
+    def backoff(self) -> float:
+        """First backoff in seconds."""
+        return self._backoff
+
+    @property
+    def max_retry_after(self) -> float:
+        """Longest wait the server may ask for (``Retry-After``, rate-limit headers)."""
+        return self._max_retry_after
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one read (or connect) may take."""
+        return self._timeout
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one attempt may take in all: connecting, the headers and the body."""
+        return self._deadline
+
+    @property
+    def max_page_bytes(self) -> int:
+        """Largest response body read, in decoded bytes."""
+        return self._max_page_bytes
+
+    @property
+    def max_requests(self) -> int | None:
+        """The default budget of one call."""
+        return self._max_requests
+
+    @property
+    def progress(self) -> bool:
+        """Whether calls show a progress bar by default."""
+        return self._progress
 
     def __repr__(self) -> str:
         return (
@@ -928,24 +1279,23 @@ class Client:
 
         started = time.perf_counter()
         first = await fetch(1)
-        info = first.info
-        total_pages = _int(info, "total_pages")
-        total_count = _int(info, "total_count")
-        if total_pages is None and total_count is not None:
-            total_pages = math.ceil(total_count / query.per_page)
+        total_pages, total_count = _totals(first.info, query.per_page)
         if on_totals is not None:
             on_totals(total_pages, total_count)
         docs: dict[int, _Page] = {1: first}
         if total_pages is not None:
             s.bar.total = (s.bar.total or 0) + total_pages
             s.bar.refresh()
-            need = sum(1 for n in range(2, total_pages + 1) if n not in have)
-            if budget is not None and need + counts["fetched"] > budget:
+            need = total_pages - 1 - sum(1 for n in have if 2 <= n <= total_pages)
+            if budget is not None and need + s.requests > budget:
                 latency = time.perf_counter() - started
                 plan = self._make_plan(query, total_count, total_pages, 1, latency)
-                raise _budget_error(plan, budget)
-            rest = range(2, total_pages + 1)
-            docs.update(zip(rest, await _gather([fetch(n) for n in rest]), strict=True))
+                raise _budget_error(plan, budget, need + s.requests)
+            # a bounded pool of workers, twice the slots so that one is always ready to send
+            # while another parses its page; no page after an empty one (paging stops there)
+            pages = range(2, total_pages + 1)
+            workers = 2 * self.concurrency
+            docs.update(await _pool(pages, fetch, workers, last=lambda p: not p.keys))
         else:
             log.warning(
                 "page 1 has no result_info (no total_pages): paging one page at a time until "
@@ -964,7 +1314,7 @@ class Client:
             if n in docs:
                 doc = docs[n]
             elif total_pages is None:
-                if budget is not None and counts["fetched"] >= budget:
+                if budget is not None and s.requests >= budget:
                     raise BudgetError(
                         f"paging without result_info reached max_requests={budget} before an "
                         "empty page: narrow the query or raise max_requests",
@@ -1082,6 +1432,7 @@ class Client:
         )
         budget = self.max_requests if max_requests is None else max_requests
         async with self._session(progress, "dexkit devices") as s:
+            s.budget = budget
             started = time.perf_counter()
             outcome = await self._page_all(s, query, budget=budget)
             log.info(
@@ -1328,10 +1679,9 @@ class Client:
         _, doc = await s.get(self._path("devices"), query.params(1), page=1)
         latency = time.perf_counter() - started
         info = doc.get("result_info") if isinstance(doc.get("result_info"), dict) else None
-        total_count = _int(info, "total_count")
-        pages = _int(info, "total_pages")
+        pages, total_count = _totals(info, query.per_page)
         if pages is None:
-            pages = math.ceil(total_count / query.per_page) if total_count is not None else 1
+            pages = 1
         plan = self._make_plan(
             query, total_count, max(pages, 1), chunks, latency, stored=stored, into=into
         )
@@ -1447,15 +1797,19 @@ class Client:
         budget = self.max_requests if max_requests is None else max_requests
         started = time.perf_counter()
         async with self._session(progress, "dexkit fetch") as s:
+            s.budget = budget
             if len(todo) > 1 and budget is not None:
                 # one request over the span still to fetch says what the chunks will cost
                 span = query.with_window(todo[0].query.start, todo[-1].query.end)
                 plan = await self._plan(s, span, len(todo), stored=len(done), into=True)
-                if plan.requests > budget:
-                    raise _budget_error(plan, budget)
-            single = budget if len(todo) == 1 else None
+                if plan.requests + s.requests > budget:
+                    raise _budget_error(plan, budget, plan.requests + s.requests)
             try:
-                outcomes = await _gather([self._fetch_chunk(s, store, c, single) for c in todo])
+                # chunks, like pages, go through a pool: at most `concurrency` at a time
+                done_chunks = await _pool(
+                    todo, lambda c: self._fetch_chunk(s, store, c, budget), self.concurrency
+                )
+                outcomes = [done_chunks[c] for c in todo]
             finally:
                 store.save()
             requests = s.requests
@@ -1744,6 +2098,61 @@ def _int(info: Mapping[str, Any] | None, name: str) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _totals(info: Mapping[str, Any] | None, per_page: int) -> tuple[int | None, int | None]:
+    """``total_pages`` and ``total_count`` of page 1's ``result_info``, checked in O(1).
+
+    Raises :class:`~dexkit.PageError` for a total no real query has (see :data:`MAX_PAGES`).
+    """
+    total_pages, total_count = _int(info, "total_pages"), _int(info, "total_count")
+    for name, value, bound in (
+        ("total_pages", total_pages, MAX_PAGES),
+        ("total_count", total_count, MAX_RECORDS),
+    ):
+        if value is not None and not 0 <= value <= bound:
+            sent = repr((info or {}).get(name))
+            sent = sent if len(sent) <= 30 else sent[:29] + "…"
+            raise PageError(
+                f"result_info says {name}={sent}, which no real query has (0 to {bound:,}): "
+                "the server's answer cannot be used",
+                page=1,
+            )
+    if total_pages is None and total_count is not None:
+        total_pages = math.ceil(total_count / per_page)
+    return total_pages, total_count
+
+
+_K = TypeVar("_K")
+
+
+async def _pool(
+    items: Iterable[_K],
+    work: Callable[[_K], Awaitable[_T]],
+    size: int,
+    *,
+    last: Callable[[_T], bool] | None = None,
+) -> dict[_K, _T]:
+    """``{item: await work(item)}`` with at most ``size`` running at once (never a task each).
+
+    Items are started in order; once ``last(result)`` is true, no later item is started
+    (those already running finish).
+    """
+    out: dict[_K, _T] = {}
+    queue = enumerate(items)
+    cut = math.inf
+
+    async def worker() -> None:
+        nonlocal cut
+        for index, item in queue:  # one iterator shared by the workers: each item taken once
+            if index > cut:
+                return
+            result = out[item] = await work(item)
+            if last is not None and last(result):
+                cut = min(cut, index)
+
+    await _gather([worker() for _ in range(max(1, size))])
+    return out
+
+
 def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
     before = frame.height
     frame = frame.unique(subset=_DEDUP, keep="first", maintain_order=True)
@@ -1752,7 +2161,7 @@ def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def budget_advice(plan: Plan, budget: int, *, cli: bool = False) -> str:
+def budget_advice(plan: Plan, budget: int, *, cli: bool = False, needed: int | None = None) -> str:
     """Say why ``plan`` exceeds ``budget`` and how to fix it, in Python's or the CLI's terms.
 
     Parameters
@@ -1763,6 +2172,9 @@ def budget_advice(plan: Plan, budget: int, *, cli: bool = False) -> str:
         The ``max_requests`` in force.
     cli
         Name ``--max-requests`` and the ``--colo``-style flags instead of keywords.
+    needed
+        The requests the whole call needs (default: the plan's), when earlier chunks or retries
+        of the same call have spent some already.
 
     Examples
     --------
@@ -1771,24 +2183,25 @@ def budget_advice(plan: Plan, budget: int, *, cli: bool = False) -> str:
     this query needs 1,920 requests, more than --max-requests 1,000: narrow it, or pass
     --max-requests 1920 to spend them
     """
+    needed = plan.requests if needed is None else needed
     if cli:
         limit = f"--max-requests {budget:,}"
         flags = "--colo, --platform, --status, --version, --device-id"
-        snapshot, spend = "--source last_seen", f"--max-requests {plan.requests}"
+        snapshot, spend = "--source last_seen", f"--max-requests {needed}"
     else:
         limit = f"max_requests={budget:,}"
         flags = "colo=, platform=, status=, version=, device_id="
-        snapshot, spend = "source='last_seen'", f"max_requests={plan.requests}"
+        snapshot, spend = "source='last_seen'", f"max_requests={needed}"
     return (
-        f"this query needs {plan.requests:,} requests, more than {limit}: narrow it, or pass "
+        f"this query needs {needed:,} requests, more than {limit}: narrow it, or pass "
         f"{spend} to spend them\n{plan}\n"
         f"  narrow it: add a filter ({flags}), shorten the window, or use {snapshot} "
         "(one record per device)"
     )
 
 
-def _budget_error(plan: Plan, budget: int) -> BudgetError:
-    return BudgetError(budget_advice(plan, budget), plan=plan)
+def _budget_error(plan: Plan, budget: int, needed: int | None = None) -> BudgetError:
+    return BudgetError(budget_advice(plan, budget, needed=needed), plan=plan)
 
 
 def compare_counts(live: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:

@@ -17,9 +17,9 @@ message ever contains a credential.
     ├── APIError                          Cloudflare answered with an error (4xx, 5xx, failure)
     │   ├── AuthError                     401 / 403: the credentials are wrong or lack permission
     │   ├── NotFoundError                 404: wrong account id or path
-    │   ├── RateLimitError                429 that outlasted the retry budget
+    │   ├── RateLimitError                429s past the retries, or a wait past max_retry_after
     │   └── ServerError                   5xx or a proxy's HTML page that outlasted the retry budget
-    └── TransportError                    timeouts, resets and truncated bodies after the retries
+    └── TransportError                    timeouts, deadlines, resets, bad bodies after the retries
 
     DexkitWarning (UserWarning)
     ├── UnknownFieldsWarning              records carry fields dexkit's schema does not know (kept)
@@ -227,7 +227,10 @@ class NotFoundError(APIError):
 
 
 class RateLimitError(APIError):
-    """429 responses outlasted the retry budget."""
+    """429 responses outlasted the retries, or the server asked for a wait past ``max_retry_after``.
+
+    The message says how long the server asked for, and which header asked.
+    """
 
 
 class ServerError(APIError):
@@ -253,7 +256,10 @@ class StoreError(DexkitError):
 
 
 class TransportError(DexkitError):
-    """The connection failed (timeout, reset, truncated body) and retries did not help.
+    """The exchange failed and retries did not help.
+
+    A timeout, the attempt's ``deadline``, a reset connection, a truncated body, or a body that
+    does not decode (bad gzip/deflate).
 
     Attributes
     ----------

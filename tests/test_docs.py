@@ -92,6 +92,7 @@ def test_python_blocks(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__docs__"}
     fakes: list[FakeCloudflare] = []
+    size = 0
     ran = skipped = 0
     try:
         for block in _blocks(page):
@@ -101,9 +102,10 @@ def test_python_blocks(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
                 continue
             if block.directive == "fake-api":
                 devices = int(dict(a.split("=") for a in block.args.split())["devices"])
-                if not fakes or fakes[-1].devices != devices:
+                if devices != size:
                     api = FakeCloudflare(devices=devices, seed=1).start()
                     fakes.append(api)
+                    size = devices
                     monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
                     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", api.account_id)
                     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", api.api_token)

@@ -130,6 +130,6 @@ def test_the_command_line_takes_python_offsets(
         for start in ("-3h", "3h", "-1.5h", "-1d12h"):
             code = main(["fetch", start, "--source", "hourly", "--into", store, "--plan"])
             assert code == 0, capsys.readouterr().err
-        code = main(["fetch", "-30min", "-10m", "--into", store, "--plan"])
+        code = main(["fetch", "-30min", "-10m", "--into", store + "-snapshot", "--plan"])
         assert code == 0, capsys.readouterr().err
     assert "requests" in capsys.readouterr().out
