@@ -47,12 +47,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import altair as alt
 import polars as pl
 
-from dexkit import dataset, health
+from dexkit import _checks, dataset, health
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
@@ -253,7 +253,7 @@ def status_chart(
     [('FRA', 'connected', 1), ('FRA', 'disconnected', 1), ('LHR', 'connected', 1)]
     """
     func = "status_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     if _group_name(by) == "status":
         by = None  # the statuses are every bar's segments anyway
     what = _group_name(by)
@@ -364,7 +364,7 @@ def distribution_chart(
     [('windows', 40.0), ('mac', 12.0)]
     """
     func = "distribution_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     what = _group_name(by)
     label, unit = _metric(metric, func)
     top = _positive(top, "top", func)
@@ -453,7 +453,7 @@ def adoption_chart(frame: Frame, every: str | timedelta = "1h", *, top: int = 8)
      ('2026-11-18T14:00:00Z', '2025.9.558.0', 0.5)]
     """
     func = "adoption_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     top = _positive(top, "top", func)
     timeline = health.timeline(lf, every, by="version", metrics=["cpu_pct"], quantiles=[]).collect()
     versions = (
@@ -553,10 +553,12 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
     [('FRA', 'Frankfurt', 2, 'ok'), ('SIN', 'Singapore', 1, 'critical')]
     """
     func = "colo_map"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     table = dataset.colos() if colos is None else colos
     if not isinstance(table, pl.DataFrame):
-        raise ConfigError(f"{func}(): colos must be a polars DataFrame, got {type(table).__name__}")
+        raise ConfigError(
+            f"{func}(): colos must be a polars DataFrame, got {_checks.type_name(table)}"
+        )
     missing = [c for c in ("iata", "latitude", "longitude") if c not in table.columns]
     if missing:
         raise ConfigError(
@@ -701,11 +703,11 @@ def timeline_chart(
     [('2026-11-18T12:00:00Z', 25.0), ('2026-11-18T13:00:00Z', 100.0)]
     """
     func = "timeline_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     what = _group_name(by)
     top = _positive(top, "top", func)
     window = None if incident is None else _window(incident, func)
-    if metric in _COUNTS:
+    if isinstance(metric, str) and metric in _COUNTS:
         label, unit = _COUNTS[metric]
         stat = None
         timeline = health.timeline(lf, every, by, metrics=["cpu_pct"], quantiles=[]).collect()
@@ -715,7 +717,7 @@ def timeline_chart(
             else pl.col(metric).cast(pl.Float64)
         )
     else:
-        label, unit = _metric(metric, func)
+        label, unit = _metric(metric, func, extra=list(_COUNTS))
         stat = _stat(quantile, func)
         timeline = health.timeline(lf, every, by, metrics=[metric], quantiles=[quantile]).collect()
         value = pl.col(f"{metric}_p{quantile * 100:g}")
@@ -837,7 +839,7 @@ def heatmap_chart(
      ('LHR', '2026-11-18T13:00:00Z', 0.2)]
     """
     func = "heatmap_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     what = _group_name(by)
     label, unit = _metric(metric, func)
     stat = _stat(quantile, func)
@@ -886,7 +888,13 @@ def heatmap_chart(
     return _themed(chart)
 
 
-def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> alt.Chart:
+def top_apps_chart(
+    frame: Frame,
+    metric: health.AppMetric = "cpu_pct",
+    n: int = 10,
+    *,
+    by: health.AppMetric | None = None,
+) -> alt.Chart:
     """Chart the apps that use the most CPU or RAM across the fleet.
 
     From :func:`dexkit.health.top_apps` (each device's latest record). A bar is the app's load
@@ -898,10 +906,12 @@ def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10)
     frame
         Device records (``DataFrame`` or ``LazyFrame``) with ``cpu_pct_by_app`` or
         ``ram_used_pct_by_app``.
-    by
-        ``"cpu"`` or ``"ram"``.
+    metric
+        ``"cpu_pct"`` (or ``"cpu"``) or ``"ram_used_pct"`` (or ``"ram"``).
     n
         How many apps to show.
+    by
+        Deprecated spelling of ``metric``; it still works, with a ``DeprecationWarning``.
 
     Returns
     -------
@@ -920,20 +930,21 @@ def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10)
     ...         [{"cpu_pct": 10.0, "name": "zoom"}],
     ...     ],
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
-    >>> spec = charts.top_apps_chart(frame, "cpu", n=5).to_dict()
+    >>> spec = charts.top_apps_chart(frame, "cpu_pct", n=5).to_dict()
     >>> spec["mark"]["type"], spec["encoding"]["x"]["title"]
     ('bar', 'CPU per device, fleet average (%)')
     >>> [(row["app"], row["fleet_avg"]) for row in charts.chart_data(spec)]
     [('zoom', 20.0), ('slack', 2.5)]
     """
     func = "top_apps_chart"
-    lf = _lazy(frame, func)
-    if by not in ("cpu", "ram"):
-        raise ConfigError(f"{func}(): by must be 'cpu' or 'ram', got {by!r}")
+    lf = _checks.lazy(frame, func)
+    chosen = _checks.renamed(func, "by", "metric", by, metric, "cpu_pct")
+    if chosen not in health.APP_METRICS:
+        raise _checks.unknown(func, "metric", chosen, list(health.APP_METRICS))
+    field = health.APP_METRICS[chosen]
     n = _positive(n, "n", func)
-    field = "cpu_pct" if by == "cpu" else "ram_used_pct"
-    label = "CPU" if by == "cpu" else "RAM"
-    apps = health.top_apps(lf, by=by, n=n).collect()
+    label = "CPU" if field == "cpu_pct" else "RAM"
+    apps = health.top_apps(lf, chosen, n=n).collect()
     data = apps.select(
         "app",
         "devices",
@@ -1013,7 +1024,7 @@ def compare_chart(result: Frame, *, n: int = 20) -> alt.Chart:
     [('FRA · Estimated loss', 1.0, 5.0)]
     """
     func = "compare_chart"
-    lf = _lazy(result, func)
+    lf = _checks.lazy(result, func)
     n = _positive(n, "n", func)
     frame = lf.collect()
     needed = ["metric", "baseline_n", "incident_n", "baseline", "incident", "change", "effect"]
@@ -1151,24 +1162,16 @@ def _themed(chart: _C) -> _C:
     return themed
 
 
-def _lazy(frame: object, func: str) -> pl.LazyFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    raise ConfigError(f"{func}() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}")
-
-
 def _positive(value: int, name: str, func: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{func}(): {name} must be a positive integer, got {value!r}")
     return value
 
 
-def _metric(name: str, func: str) -> tuple[str, str]:
-    if name not in METRICS:
-        raise ConfigError(f"{func}(): metric must be one of {', '.join(METRICS)}; got {name!r}")
-    return METRICS[name]
+def _metric(name: str, func: str, extra: Sequence[str] = ()) -> tuple[str, str]:
+    if name in METRICS:
+        return METRICS[name]
+    raise _checks.unknown(func, "metric", name, [*METRICS, *extra])
 
 
 def _stat(quantile: float, func: str) -> str:

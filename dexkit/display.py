@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from dexkit import _checks
 from dexkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class Table:
     def __post_init__(self) -> None:
         if not isinstance(self.frame, pl.DataFrame):
             raise ConfigError(
-                f"Table takes a polars DataFrame, got {type(self.frame).__name__} "
+                f"Table takes a polars DataFrame, got {_checks.type_name(self.frame)} "
                 "(dexkit.show() collects a LazyFrame for you)"
             )
         if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int):
@@ -211,16 +212,11 @@ def show(
     >>> "Health by platform" in table.to_html()
     True
     """
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
-    if not isinstance(frame, pl.DataFrame):
-        raise ConfigError(
-            f"show() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-        )
+    frame = _checks.lazy(frame, "show").collect() if not isinstance(frame, pl.DataFrame) else frame
     if title is not None and not isinstance(title, str):
-        raise ConfigError(f"show(): title must be a string, got {type(title).__name__}")
+        raise ConfigError(f"show(): title must be a string, got {_checks.type_name(title)}")
     if caption is not None and not isinstance(caption, str):
-        raise ConfigError(f"show(): caption must be a string, got {type(caption).__name__}")
+        raise ConfigError(f"show(): caption must be a string, got {_checks.type_name(caption)}")
     return Table(frame, title, caption, max_rows)
 
 

@@ -42,26 +42,30 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import ClassVar, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
 
+from dexkit import _checks
 from dexkit._time import TimeLike
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
 
 __all__ = [
+    "APP_METRICS",
     "COMPARE_METRICS",
     "GRADES",
     "METRICS",
     "QUANTILES",
     "TIMELINE_METRICS",
+    "AppMetric",
     "Grading",
     "Rules",
     "compare_windows",
@@ -421,6 +425,31 @@ def _over(expr: pl.Expr, by: str | Sequence[str] | None) -> pl.Expr:
 # Rules and grading
 
 
+_T = TypeVar("_T")
+
+
+def _strict(what: str) -> Callable[[type[_T]], type[_T]]:
+    """Make a dataclass refuse an unknown keyword with a :class:`ConfigError` naming the
+    closest fields (instead of Python's bare ``TypeError``)."""
+
+    def decorate(cls: type[_T]) -> type[_T]:
+        init = cls.__init__
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+        @functools.wraps(init)
+        def __init__(self: object, *args: Any, **kwargs: Any) -> None:
+            for key in kwargs:
+                if key not in names:
+                    raise _checks.unknown(cls.__name__, what, key, names)
+            init(self, *args, **kwargs)
+
+        setattr(cls, "__init__", __init__)  # noqa: B010
+        return cls
+
+    return decorate
+
+
+@_strict("signal")
 @dataclass(frozen=True)
 class Grading:
     """Thresholds of the health grade that :func:`summarize` gives each group.
@@ -569,6 +598,7 @@ def _quantile_columns(names: Sequence[str], qs: Sequence[float]) -> list[pl.Expr
     return [_from_sorted(n, q).alias(f"{n}_{_quantile_name(q)}") for n in names for q in qs]
 
 
+@_strict("rule")
 @dataclass(frozen=True)
 class Rules:
     """Thresholds that make a device unhealthy in :func:`unhealthy`.
@@ -681,14 +711,6 @@ class Rules:
 # Plumbing
 
 
-def _lazy(frame: pl.DataFrame | pl.LazyFrame, func: str) -> pl.LazyFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    raise ConfigError(f"{func}() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}")
-
-
 def _finish(frame: FrameT, result: pl.LazyFrame) -> FrameT:
     if isinstance(frame, pl.DataFrame):
         return result.collect()
@@ -729,13 +751,8 @@ def _metric(schema: pl.Schema | None, name: str, func: str | None = None) -> pl.
     return metric(name)
 
 
-def _numeric(schema: pl.Schema, names: Sequence[str], func: str) -> None:
-    """Check up front that the metrics a function reads are numbers (naming the function)."""
-    for name in names:
-        _metric(schema, name, func)
-
-
-def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
+def _metrics(metrics: Sequence[str] | str, func: str, schema: pl.Schema) -> list[str]:
+    """Check the metric names a function reads: known, numeric, at least one, no repeats."""
     if not isinstance(metrics, str | Iterable):
         raise ConfigError(f"{func}(): metrics must be a name or a list of names, got {metrics!r}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -745,7 +762,25 @@ def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
         raise ConfigError(f"{func}() needs at least one metric")
     if len(set(names)) != len(names):
         raise ConfigError(f"{func}(): metrics repeat: {names!r}")
+    for name in names:
+        _known_metric(schema, name, func)
     return names
+
+
+def _known_metric(schema: pl.Schema, name: str, func: str) -> None:
+    """A metric is one of :data:`METRICS` (missing from the frame: all missing) or a numeric
+    column of the frame; any other name is a :class:`ConfigError` with the closest names."""
+    if name in METRICS or name in schema:
+        _metric(schema, name, func)  # raises for a column that is not numeric
+        return
+    numeric = [c for c, dtype in schema.items() if dtype.is_numeric()]
+    raise _checks.unknown(
+        func,
+        "metric",
+        name,
+        [*METRICS, *numeric],
+        hint=f"metrics: {', '.join(METRICS)}, or a numeric column of the frame",
+    )
 
 
 def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
@@ -763,7 +798,7 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
             keys.append(item)
         elif not isinstance(item, str):
             raise ConfigError(
-                f"{func}(): by takes column names or expressions, got {type(item).__name__}"
+                f"{func}(): by takes column names or expressions, got {_checks.type_name(item)}"
             )
         elif item in schema:
             keys.append(pl.col(item))
@@ -774,9 +809,13 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
         elif item == "country":
             keys.append(country(schema))
         else:
-            raise ConfigError(
-                f"{func}(): cannot group by {item!r}: the frame has no such column "
-                "(use a column name, 'isp', 'asn', 'country' or a polars expression)"
+            raise _checks.unknown(
+                func,
+                "group",
+                item,
+                [*schema, "isp", "asn", "country"],
+                hint=f"the frame has no column {item!r}; group by a column name, 'isp', 'asn', "
+                "'country' or a polars expression",
             )
     names = [k.meta.output_name() for k in keys]
     if len(set(names)) != len(names):
@@ -883,7 +922,7 @@ def latest(frame: FrameT) -> FrameT:
     │ b         ┆ 2026-03-01 09:30:00 UTC ┆ connected │
     └───────────┴─────────────────────────┴───────────┘
     """
-    lf = _lazy(frame, "latest")
+    lf = _checks.lazy(frame, "latest")
     _require(lf.collect_schema(), ["device_id", "timestamp"], "latest")
     return _finish(frame, _latest(lf, sort=True))
 
@@ -954,11 +993,10 @@ def summarize(
     │ LHR  ┆ 2       ┆ 1         ┆ 50.0        ┆ 50.0        ┆ critical │
     └──────┴─────────┴───────────┴─────────────┴─────────────┴──────────┘
     """
-    lf = _lazy(frame, "summarize")
+    lf = _checks.lazy(frame, "summarize")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "summarize")
-    names: list[str] = _metrics(metrics, "summarize")
-    _numeric(schema, names, "summarize")
+    names: list[str] = _metrics(metrics, "summarize", schema)
     keys: list[pl.Expr] = _keys(by, schema, "summarize")
     grading = Grading() if grading is None else grading
     if not isinstance(grading, Grading):
@@ -1019,7 +1057,7 @@ def status_counts(frame: FrameT, by: By = None) -> FrameT:
     │ paused    ┆ 1       ┆ 0.333333 │
     └───────────┴─────────┴──────────┘
     """
-    lf = _lazy(frame, "status_counts")
+    lf = _checks.lazy(frame, "status_counts")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "status_counts")
     keys: list[pl.Expr] = _keys(by, schema, "status_counts")
@@ -1091,7 +1129,7 @@ def version_drift(frame: FrameT) -> FrameT:
     │ windows  ┆ 2024.8.5  ┆ 1       ┆ 0.25  ┆ 2024.10.0 ┆ 2      │
     └──────────┴───────────┴─────────┴───────┴───────────┴────────┘
     """
-    lf = _lazy(frame, "version_drift")
+    lf = _checks.lazy(frame, "version_drift")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "platform", "version"], "version_drift")
     key = "__dexkit_version_key"
@@ -1160,7 +1198,7 @@ def stale(
     │ a         ┆ 2026-02-27 08:00:00 UTC ┆ 2d 2h        │
     └───────────┴─────────────────────────┴──────────────┘
     """
-    lf = _lazy(frame, "stale")
+    lf = _checks.lazy(frame, "stale")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "stale")
     limit = _duration(older_than, "older_than")
@@ -1208,12 +1246,16 @@ def unhealthy(frame: FrameT, rules: Rules | None = None) -> FrameT:
     >>> health.unhealthy(frame).select("device_id", "broken").rows()
     [('a', ['cpu_pct', 'wifi_strength_dbm']), ('b', ['cpu_pct', 'status'])]
     """
-    lf = _lazy(frame, "unhealthy")
+    lf = _checks.lazy(frame, "unhealthy")
     schema: pl.Schema = lf.collect_schema()
     rules = Rules() if rules is None else rules
     if not isinstance(rules, Rules):
-        raise ConfigError(f"unhealthy(): rules must be a dexkit.Rules, got {type(rules).__name__}")
-    _numeric(schema, [n for n in rules.describe() if n != "status"], "unhealthy")
+        raise ConfigError(
+            f"unhealthy(): rules must be a dexkit.Rules, got {_checks.type_name(rules)}"
+        )
+    for name in rules.describe():
+        if name != "status":
+            _metric(schema, name, "unhealthy")  # raises for a column that is not numeric
     flags: dict[str, pl.Expr] = rules.flags(schema)
     _require(
         schema, ["device_id", "timestamp", *(["status"] if "status" in flags else [])], "unhealthy"
@@ -1239,10 +1281,23 @@ def unhealthy(frame: FrameT, rules: Rules | None = None) -> FrameT:
     return _finish(frame, result)
 
 
-_APPS = {"cpu": ("cpu_pct_by_app", "cpu_pct"), "ram": ("ram_used_pct_by_app", "ram_used_pct")}
+_APPS = {
+    "cpu_pct": ("cpu_pct_by_app", "cpu_pct"),
+    "ram_used_pct": ("ram_used_pct_by_app", "ram_used_pct"),
+}
+#: What :func:`top_apps` accepts for ``metric``, and the metric each one means.
+APP_METRICS: dict[str, str] = {
+    "cpu_pct": "cpu_pct",
+    "ram_used_pct": "ram_used_pct",
+    "cpu": "cpu_pct",
+    "ram": "ram_used_pct",
+}
+AppMetric: TypeAlias = Literal["cpu_pct", "ram_used_pct", "cpu", "ram"]
 
 
-def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> FrameT:
+def top_apps(
+    frame: FrameT, metric: AppMetric = "cpu_pct", n: int = 10, *, by: AppMetric | None = None
+) -> FrameT:
     """Return the apps that use the most CPU or RAM across the fleet.
 
     Reads ``cpu_pct_by_app`` (or ``ram_used_pct_by_app``) of each device's latest record. An
@@ -1252,10 +1307,13 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
     ----------
     frame
         Device records (``DataFrame`` or ``LazyFrame``).
-    by
-        ``"cpu"`` or ``"ram"``.
+    metric
+        ``"cpu_pct"`` (or ``"cpu"``) or ``"ram_used_pct"`` (or ``"ram"``).
     n
         How many apps to return.
+    by
+        Deprecated spelling of ``metric`` (``by`` groups everywhere else); it still works, with
+        a ``DeprecationWarning``.
 
     Returns
     -------
@@ -1289,14 +1347,15 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
     │ slack ┆ 1       ┆ 0.333333     ┆ 5.0         │
     └───────┴─────────┴──────────────┴─────────────┘
     """
-    lf = _lazy(frame, "top_apps")
+    lf = _checks.lazy(frame, "top_apps")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "top_apps")
-    if by not in _APPS:
-        raise ConfigError(f"top_apps(): by must be 'cpu' or 'ram', got {by!r}")
+    chosen = _checks.renamed("top_apps", "by", "metric", by, metric, "cpu_pct")
+    if not isinstance(chosen, str) or chosen not in APP_METRICS:
+        raise _checks.unknown("top_apps", "metric", chosen, list(APP_METRICS))
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"top_apps(): n must be a positive integer, got {n!r}")
-    column, field = _APPS[by]
+    column, field = _APPS[APP_METRICS[chosen]]
     lat = _latest(lf)
     fleet = lat.select(pl.len().alias("__dexkit_fleet"))
     apps = schema.get(column)
@@ -1396,15 +1455,14 @@ def outliers(frame: FrameT, metric: str, by: By = None, *, threshold: float = 3.
     │ e         ┆ 180.0                ┆ 22.0   ┆ 1.0 ┆ 106.571 │
     └───────────┴──────────────────────┴────────┴─────┴─────────┘
     """
-    lf = _lazy(frame, "outliers")
+    lf = _checks.lazy(frame, "outliers")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "outliers")
     if not isinstance(metric, str):
         raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
+    _known_metric(schema, metric, "outliers")
     if not _number(threshold) or threshold < 0:
         raise ConfigError(f"outliers(): threshold must be a number, 0 or more, got {threshold!r}")
-    if not isinstance(metric, str):
-        raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
     keys: list[pl.Expr] = _keys(by, schema, "outliers")
     names: list[str] = _names(keys)
     value = _metric(schema, metric, "outliers")
@@ -1476,7 +1534,7 @@ def hotspots(
     │ colo      ┆ FRA ┆ 2       ┆ ok       │
     └───────────┴─────┴─────────┴──────────┘
     """
-    lf = _lazy(frame, "hotspots")
+    lf = _checks.lazy(frame, "hotspots")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "hotspots")
     if isinstance(dimensions, str):
@@ -1590,7 +1648,7 @@ def timeline(
     │ 2026-03-01 10:00:00 UTC ┆ 2       ┆ 1         ┆ 4.0                    │
     └─────────────────────────┴─────────┴───────────┴────────────────────────┘
     """
-    lf = _lazy(frame, "timeline")
+    lf = _checks.lazy(frame, "timeline")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "timeline")
     if not isinstance(every, str | timedelta) or (
@@ -1604,8 +1662,7 @@ def timeline(
         isinstance(every, str) and not any(int(n) for n in re.findall(r"\d+", every))
     ):
         raise ConfigError(f"timeline(): every must be positive, got {every!r}")
-    names: list[str] = _metrics(metrics, "timeline")
-    _numeric(schema, names, "timeline")
+    names: list[str] = _metrics(metrics, "timeline", schema)
     keys: list[pl.Expr] = _keys(by, schema, "timeline")
     aggs = [
         pl.col("device_id").n_unique().alias("devices"),
@@ -1703,7 +1760,7 @@ def compare_windows(
     │ FRA  ┆ cpu_pct            ┆ 30.0     ┆ 30.0     ┆ 0.0    ┆ 0.0        ┆ 0.0      │
     └──────┴────────────────────┴──────────┴──────────┴────────┴────────────┴──────────┘
     """
-    lf = _lazy(frame, "compare_windows")
+    lf = _checks.lazy(frame, "compare_windows")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["timestamp"], "compare_windows")
     windows = {
@@ -1714,7 +1771,7 @@ def compare_windows(
         raise ConfigError(
             f"compare_windows(): statistic must be 'median' or 'mean', got {statistic!r}"
         )
-    names: list[str] = _metrics(metrics, "compare_windows")
+    names: list[str] = _metrics(metrics, "compare_windows", schema)
     keys: list[pl.Expr] = _keys(by, schema, "compare_windows")
     groups: list[str] = _names(keys) or [_ALL]
     lf = _utc(lf, schema).with_columns(*keys, pl.lit(0).alias(_ALL))

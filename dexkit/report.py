@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 
+from dexkit import _checks
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
 from dexkit.display import _GRADE_STYLE, _stamp, _table
@@ -255,10 +256,7 @@ def build_report(
     from dexkit import charts, health
     from dexkit.redaction import redact as redact_frame
 
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise ConfigError(
-            f"build_report() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-        )
+    frame = frame if isinstance(frame, pl.DataFrame) else _checks.lazy(frame, "build_report")
     if not isinstance(title, str):
         raise ConfigError(f"build_report(): title must be a string, got {title!r}")
     data = frame.collect(engine="streaming") if isinstance(frame, pl.LazyFrame) else frame
@@ -325,7 +323,7 @@ def build_report(
     chart("Loss per colo and hour", lambda: charts.heatmap_chart(data, "estimated_loss_pct"))
     chart("Device status by colo", lambda: charts.status_chart(data, by="colo", top=20))
     chart("Colos on the map", lambda: charts.colo_map(data))
-    chart("Top apps by CPU", lambda: charts.top_apps_chart(data, "cpu"))
+    chart("Top apps by CPU", lambda: charts.top_apps_chart(data, "cpu_pct"))
 
     table("Hotspots", lambda: health.hotspots(data).head(_TABLE_ROWS), "worst first")
     table(
@@ -337,7 +335,7 @@ def build_report(
         "Client versions",
         lambda: health.version_drift(data).sort("devices", descending=True).head(_TABLE_ROWS),
     )
-    table("Top apps by CPU", lambda: health.top_apps(data, "cpu", n=10))
+    table("Top apps by CPU", lambda: health.top_apps(data, "cpu_pct", n=10))
 
     facts: dict[str, Any] = {
         "dexkit version": _version(),

@@ -383,11 +383,11 @@ def test_heatmap_chart(small: pl.DataFrame) -> None:
 
 
 def test_top_apps_chart(small: pl.DataFrame) -> None:
-    spec = check(charts.top_apps_chart(small, "cpu", n=5), mark_types=["bar"])
+    spec = check(charts.top_apps_chart(small, "cpu_pct", n=5), mark_types=["bar"])
     assert enc(spec, "x")["title"] == "CPU per device, fleet average (%)"
     assert enc(spec, "y")["field"] == "app"
     rows = charts.chart_data(spec)
-    apps = health.top_apps(small, "cpu", n=5)
+    apps = health.top_apps(small, "cpu_pct", n=5)
     assert [r["app"] for r in rows] == apps["app"].to_list() == ["zoom", "chrome"]
     # zoom: 5..10 % on each of the six devices → 7.5 % on the average device
     assert rows[0]["fleet_avg"] == pytest.approx(7.5)
@@ -591,15 +591,15 @@ def test_import_dexkit_does_not_import_altair() -> None:
         (lambda f: charts.status_chart(f.to_pandas()), "polars DataFrame or LazyFrame"),
         (lambda f: charts.status_chart(f, top=0), "top must be a positive integer"),
         (lambda f: charts.status_chart(f, by=pl.col("colo")), "column name"),  # type: ignore[arg-type]
-        (lambda f: charts.distribution_chart(f, "cpu"), "metric must be one of"),
-        (lambda f: charts.timeline_chart(f, "bogus"), "metric must be one of"),
+        (lambda f: charts.distribution_chart(f, "cpu"), "unknown metric 'cpu'"),
+        (lambda f: charts.timeline_chart(f, "bogus"), "unknown metric 'bogus'"),
         (lambda f: charts.timeline_chart(f, quantile=1.5), "between 0 and 1"),
         (lambda f: charts.timeline_chart(f, incident=("2026-11-18",)), "pair"),  # type: ignore[arg-type]
         (lambda f: charts.timeline_chart(f, incident=("b", "c")), "ISO 8601"),
         (lambda f: charts.timeline_chart(f, incident=INCIDENT[::-1]), "start before"),
         (lambda f: charts.timeline_chart(f, every="hourly"), "every"),
         (lambda f: charts.heatmap_chart(f, by=None), "column name"),  # type: ignore[arg-type]
-        (lambda f: charts.top_apps_chart(f, "disk"), "'cpu' or 'ram'"),  # type: ignore[arg-type]
+        (lambda f: charts.top_apps_chart(f, "disk"), "unknown metric 'disk'"),  # type: ignore[arg-type]
         (lambda f: charts.top_apps_chart(f, n=0), "n must be a positive integer"),
         (lambda f: charts.colo_map(f, colos="colos.csv"), "DataFrame"),  # type: ignore[arg-type]
     ],
@@ -609,3 +609,41 @@ def test_mistakes_raise_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         call(small)
+
+
+@pytest.mark.parametrize(
+    ("func", "call", "name", "closest"),
+    [
+        ("distribution_chart", lambda f: charts.distribution_chart(f, "latency_ms"), "latency_ms",
+         "handshake_latency_ms"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, "loss"), "loss",
+         "estimated_loss_pct"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, "connected_shares"),
+         "connected_shares", "connected_share"),
+        ("heatmap_chart", lambda f: charts.heatmap_chart(f, "handshake_latency"),
+         "handshake_latency", "handshake_latency_ms"),
+        ("top_apps_chart", lambda f: charts.top_apps_chart(f, "ram_pct"), "ram_pct",
+         "ram_used_pct"),
+        ("status_counts", lambda f: charts.status_chart(f, by="colos"), "colos", "colo"),
+    ],
+)  # fmt: skip
+def test_unknown_names_name_the_chart_and_the_closest_names(
+    small: pl.DataFrame, func: str, call: Callable[[pl.DataFrame], Any], name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(small)
+    message = str(raised.value)
+    assert message.startswith(f"{func}(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_top_apps_chart_by_is_deprecated(small: pl.DataFrame) -> None:
+    expected = charts.chart_data(charts.top_apps_chart(small, "ram_used_pct"))
+    with pytest.warns(DeprecationWarning, match=r"top_apps_chart\(\): by= is deprecated"):
+        assert charts.chart_data(charts.top_apps_chart(small, by="ram")) == expected
+
+
+def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"status_chart\(\) takes .* got pandas\.DataFrame"):
+        charts.status_chart(small.to_pandas())

@@ -276,7 +276,7 @@ def test_lazy_frames_are_collected_and_results_compose() -> None:
         (lambda: show(pl.DataFrame(), caption=b"x"), "caption must be a string"),
         (lambda: show(pl.DataFrame(), max_rows=0), "max_rows must be a positive integer"),
         (lambda: show(pl.DataFrame(), max_rows=True), "max_rows must be a positive integer"),
-        (lambda: Table(pl.LazyFrame()), "Table takes a polars DataFrame, got LazyFrame"),
+        (lambda: Table(pl.LazyFrame()), "Table takes a polars DataFrame, got polars.LazyFrame"),
     ],
 )
 def test_bad_arguments(call: Any, message: str) -> None:

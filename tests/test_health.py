@@ -319,7 +319,7 @@ def test_grading_rejects_inconsistent_thresholds(kwargs: dict[str, Any]) -> None
 
 
 def test_summarize_rejects_unknown_groups_and_metrics(fleet: pl.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="cannot group by 'nope'"):
+    with pytest.raises(ConfigError, match=r"summarize\(\): unknown group 'nope'"):
         health.summarize(fleet, by="nope")
     with pytest.raises(ConfigError, match="at least one metric"):
         health.summarize(fleet, metrics=[])
@@ -591,7 +591,8 @@ def test_top_apps_hand_computed() -> None:
     )
     assert_frame_equal(health.top_apps(rows), expected)
     assert health.top_apps(rows, n=1)["app"].to_list() == ["zoom"]
-    ram = health.top_apps(rows, by="ram")
+    ram = health.top_apps(rows, metric="ram_used_pct")
+    assert_frame_equal(health.top_apps(rows, "ram"), ram)
     assert ram.columns[3:] == [
         "ram_used_pct_sum",
         "ram_used_pct_mean",
@@ -599,8 +600,8 @@ def test_top_apps_hand_computed() -> None:
         "ram_used_pct_max",
     ]
     assert ram.rows() == [("chrome", 1, 0.25, 12.5, 12.5, 12.5, 12.5)]
-    with pytest.raises(ConfigError, match="'cpu' or 'ram'"):
-        health.top_apps(rows, by="disk")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"top_apps\(\): unknown metric 'disk'"):
+        health.top_apps(rows, "disk")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="positive"):
         health.top_apps(rows, n=0)
 
@@ -1089,3 +1090,68 @@ def test_version_drift_takes_categorical_versions(dtype: Any) -> None:
         .cast({"version": pl.String})
         .equals(expected.select("version", "devices"))
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Unknown names are errors, never empty results or columns of nulls
+
+WINDOWS = ((at(0), at(60)), (at(60), at(120)))
+
+
+@pytest.mark.parametrize(
+    ("func", "call", "name", "closest"),
+    [
+        ("outliers", lambda f: health.outliers(f, "handshake_latency"), "handshake_latency",
+         "handshake_latency_ms"),
+        ("summarize", lambda f: health.summarize(f, metrics=["latency_ms"]), "latency_ms",
+         "handshake_latency_ms"),
+        ("compare_windows", lambda f: health.compare_windows(f, *WINDOWS, metrics=["loss"]),
+         "loss", "estimated_loss_pct"),
+        ("timeline", lambda f: health.timeline(f, metrics=["loss"]), "loss",
+         "estimated_loss_pct"),
+        ("timeline", lambda f: health.timeline(f, metrics=["cpu_pct", "cpu"]), "cpu", "cpu_pct"),
+        ("top_apps", lambda f: health.top_apps(f, "cpu_percent"), "cpu_percent", "cpu_pct"),
+        ("hotspots", lambda f: health.hotspots(f, ["colos"]), "colos", "colo"),
+        ("summarize", lambda f: health.summarize(f, by="platfrom"), "platfrom", "platform"),
+        ("Rules", lambda f: health.unhealthy(f, health.Rules(latency_ms=200.0)),  # type: ignore[call-arg]
+         "latency_ms", "handshake_latency_ms"),
+        ("Grading", lambda f: health.hotspots(f, grading=health.Grading(cpu=(1.0, 2.0))),  # type: ignore[call-arg]
+         "cpu", "cpu_p90"),
+    ],
+)  # fmt: skip
+def test_unknown_names_are_errors_with_the_closest_names(
+    fleet: pl.DataFrame, func: str, call: Any, name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(fleet)
+    message = str(raised.value)
+    assert message.startswith(f"{func}(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_a_known_metric_the_frame_lacks_still_counts_as_missing(fleet: pl.DataFrame) -> None:
+    # a metric of METRICS absent from the frame is data, not a typo: all missing, as documented
+    result = health.summarize(fleet.drop("battery_pct"), metrics=["battery_pct"])
+    assert result["battery_pct_p50"].to_list() == [None]
+    # and a numeric column of the user's own is a metric too
+    own = fleet.with_columns((pl.col("cpu_pct") * 2).alias("cpu_x2"))
+    assert health.summarize(own, metrics=["cpu_x2"])["cpu_x2_p50"].item() is not None
+
+
+def test_top_apps_by_is_a_deprecated_spelling_of_metric(fleet: pl.DataFrame) -> None:
+    expected = health.top_apps(fleet, metric="ram_used_pct")
+    with pytest.warns(DeprecationWarning, match=r"top_apps\(\): by= is deprecated"):
+        assert_frame_equal(health.top_apps(fleet, by="ram"), expected)
+    with pytest.raises(ConfigError, match="give metric= only"):
+        health.top_apps(fleet, metric="ram", by="cpu")
+
+
+def test_type_errors_name_the_qualified_type(fleet: pl.DataFrame) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"summarize\(\) takes a polars DataFrame or LazyFrame, got pandas\.DataFrame",
+    ):
+        health.summarize(fleet.to_pandas())
+    with pytest.raises(ConfigError, match=r"got pyarrow\.Table"):
+        health.timeline(fleet.to_arrow())

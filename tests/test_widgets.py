@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -90,11 +91,11 @@ def test_group_metric_and_device(small: pl.DataFrame) -> None:
 
 def test_bad_input_says_what_to_do(small: pl.DataFrame) -> None:
     ex = Explorer(small)
-    with pytest.raises(ConfigError, match="no record has colo 'XXX'"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown colo 'XXX' \(known: "):
         ex.filter(colo=["XXX"])
-    with pytest.raises(ConfigError, match="unknown filter 'region'"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown filter 'region'"):
         ex.filter(region="eu")
-    with pytest.raises(ConfigError, match="group must be one of"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown group 'device_name'"):
         ex.show(group="device_name")
     with pytest.raises(ConfigError, match="lacks the column"):
         Explorer(small.drop("status"))
@@ -148,3 +149,29 @@ def test_import_dexkit_does_not_import_ipywidgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "closest"),
+    [
+        (lambda f: Explorer(f, metric="latency"), "latency", "handshake_latency_ms"),
+        (lambda f: Explorer(f).show(metric="loss"), "loss", "estimated_loss_pct"),
+        (lambda f: Explorer(f, group="colos"), "colos", "colo"),
+        (lambda f: Explorer(f).filter(platfrom="mac"), "platfrom", "platform"),
+        (lambda f: Explorer(f).filter(colo="FRX"), "FRX", "FRA"),
+    ],
+)
+def test_unknown_names_name_the_closest_names(
+    small: pl.DataFrame, call: Any, name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(small)
+    message = str(raised.value)
+    assert message.startswith("explore(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"explore\(\) takes .* got pandas\.DataFrame"):
+        explore(small.to_pandas())
