@@ -1013,8 +1013,8 @@ def compare_chart(result: Frame, *, n: int = 20) -> alt.Chart:
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
     >>> result = health.compare_windows(
     ...     frame,
-    ...     baseline=("2026-11-18 10:00", "2026-11-18 13:00"),
-    ...     incident=("2026-11-18 13:00", "2026-11-18 15:00"),
+    ...     baseline=("2026-11-18 11:00", "2026-11-18 12:00"),
+    ...     incident=("2026-11-18 14:00", "2026-11-18 15:00"),
     ...     metrics=["estimated_loss_pct"],
     ... )
     >>> spec = charts.compare_chart(result).to_dict()

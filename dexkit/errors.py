@@ -22,7 +22,8 @@ message ever contains a credential.
 
     DexkitWarning (UserWarning)
     ├── UnknownFieldsWarning              records carry fields dexkit's schema does not know (kept)
-    └── CoercionWarning                   lenient loading turned wrong-typed values into nulls
+    ├── CoercionWarning                   lenient loading turned wrong-typed values into nulls
+    └── PartialWindowWarning              the records cover a time window only in part
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "DexkitWarning",
     "NotFoundError",
     "PageError",
+    "PartialWindowWarning",
     "QueryError",
     "RateLimitError",
     "RecordError",
@@ -222,3 +224,8 @@ class UnknownFieldsWarning(DexkitWarning):
 
 class CoercionWarning(DexkitWarning):
     """Lenient loading replaced wrong-typed values with nulls."""
+
+
+class PartialWindowWarning(DexkitWarning):
+    """A time window (a baseline or an incident) that the records cover only in part; the
+    message gives the covered fraction and the span of the records."""

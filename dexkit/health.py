@@ -37,7 +37,10 @@ Conventions
   IP). They read the ``isp_ipv4`` struct, falling back to ``isp_ipv6`` (or to the flat columns
   ``isp_ipv4_asn``… of :func:`dexkit.frames.flatten`). Results are sorted by the group columns,
   nulls last, unless a function says otherwise.
-- Empty frames give empty results with the same columns.
+- Empty frames give empty results with the same columns, except in :func:`compare_windows`:
+  a window that holds no records is a :class:`~dexkit.ConfigError` (naming the window and the
+  span the records cover), and one the records cover only in part gives a
+  :class:`~dexkit.PartialWindowWarning` with the covered fraction.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from __future__ import annotations
 import functools
 import numbers
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
@@ -56,7 +60,7 @@ from dexkit import _checks
 from dexkit._time import TimeLike
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 
 __all__ = [
     "APP_METRICS",
@@ -1729,6 +1733,19 @@ def compare_windows(
 
         Sorted by ``|effect|``, largest first (nulls last), then group and metric.
 
+    Raises
+    ------
+    ConfigError
+        A window that holds no records (its numbers would all be blank), naming the window and
+        the span of the records; an unknown metric or group.
+
+    Warns
+    -----
+    PartialWindowWarning
+        A window the records cover only in part (it starts before the first record's hour or
+        ends after the last one's), with the covered fraction: its numbers describe that part.
+        The check reads the ``timestamp`` column once, also for a ``LazyFrame``.
+
     See Also
     --------
     dexkit.show : a readable view of the result in a notebook (signed changes, percentages).
@@ -1746,8 +1763,8 @@ def compare_windows(
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
     >>> health.compare_windows(
     ...     frame,
-    ...     baseline=("2026-03-01 07:00", "2026-03-01 09:00"),
-    ...     incident=("2026-03-01 09:00", "2026-03-01 11:00"),
+    ...     baseline=("2026-03-01 08:00", "2026-03-01 09:00"),
+    ...     incident=("2026-03-01 10:00", "2026-03-01 11:00"),
     ...     metrics=["estimated_loss_pct", "cpu_pct"],
     ... ).drop("baseline_n", "incident_n")
     shape: (2, 7)
@@ -1774,7 +1791,9 @@ def compare_windows(
     names: list[str] = _metrics(metrics, "compare_windows", schema)
     keys: list[pl.Expr] = _keys(by, schema, "compare_windows")
     groups: list[str] = _names(keys) or [_ALL]
-    lf = _utc(lf, schema).with_columns(*keys, pl.lit(0).alias(_ALL))
+    lf = _utc(lf, schema)
+    _check_windows(lf, windows, "compare_windows")
+    lf = lf.with_columns(*keys, pl.lit(0).alias(_ALL))
     stats: list[pl.LazyFrame] = []
     for window, (start, end) in windows.items():
         aggs: list[pl.Expr] = []
@@ -1834,6 +1853,51 @@ def compare_windows(
     if not keys:
         result = result.drop(_ALL)
     return _finish(frame, result)
+
+
+def _check_windows(
+    lf: pl.LazyFrame, windows: dict[str, tuple[datetime, datetime]], func: str
+) -> None:
+    """Raise for a window that holds no records; warn for one the records cover only in part.
+
+    One pass over the ``timestamp`` column. A record stands for the hour it falls in (hourly
+    records are stamped at their hour's start), so the records cover the hours from the first
+    one's to the last one's, inclusive.
+    """
+    ts = pl.col("timestamp")
+    found = lf.select(
+        ts.min().alias("first"),
+        ts.max().alias("last"),
+        *(((ts >= a) & (ts < b)).sum().alias(name) for name, (a, b) in windows.items()),
+    ).collect()
+    first, last = found["first"].item(), found["last"].item()
+    if first is None or last is None:
+        span = "the frame holds no records"
+    else:
+        span = f"the records span {_stamp(first)} to {_stamp(last)}"
+    for name, (start, end) in windows.items():
+        if not found[name].item():
+            raise ConfigError(
+                f"{func}(): the {name} window, {_stamp(start)} to {_stamp(end)}, holds no "
+                f"records; {span}: choose a {name} window inside it"
+            )
+    hour = timedelta(hours=1)
+    covered_from = first.replace(minute=0, second=0, microsecond=0)
+    covered_to = last.replace(minute=0, second=0, microsecond=0) + hour
+    for name, (start, end) in windows.items():
+        overlap = min(end, covered_to) - max(start, covered_from)
+        fraction = max(overlap, timedelta()) / (end - start)
+        if fraction < 1:
+            warnings.warn(
+                f"{func}(): the records cover only {fraction:.1%} of the {name} window, "
+                f"{_stamp(start)} to {_stamp(end)} ({span}); its numbers describe that part",
+                PartialWindowWarning,
+                stacklevel=3,
+            )
+
+
+def _stamp(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC"
 
 
 def _cohen_d(i: int) -> pl.Expr:

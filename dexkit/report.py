@@ -24,7 +24,10 @@ Windows
 -------
 ``incident`` and ``baseline`` are ``(start, end)`` pairs of datetimes (naive means UTC), dates
 or ISO 8601 strings. Given only ``incident``, the baseline is the window of the same length
-that ends where the incident starts.
+that ends where the incident starts. A window that holds no records is a
+:class:`~dexkit.ConfigError` naming it and the span of the records (before any other work); one
+the records cover only in part gives a :class:`~dexkit.PartialWindowWarning` and a line in the
+report's incident section, with the covered fraction.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import html
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,7 +53,7 @@ from dexkit import _checks
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
 from dexkit.display import _GRADE_STYLE, _stamp, _table
-from dexkit.errors import ConfigError, DexkitError
+from dexkit.errors import ConfigError, DexkitError, PartialWindowWarning
 
 if TYPE_CHECKING:
     import jinja2
@@ -266,6 +270,11 @@ def build_report(
     if data.height == 0:
         raise ConfigError("build_report(): there are no records to report on")
     windows = _windows(incident, baseline)
+    compared: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    window_notes: list[str] = []
+    if windows is not None:
+        # before redaction: an empty window is an error before any work is done
+        compared, window_notes = _compare(data, windows, default_baseline=baseline is None)
     if redact:
         data = redact_frame(data, key=key)
     generated = datetime.now(UTC).replace(microsecond=0)
@@ -304,10 +313,8 @@ def build_report(
         tables.append(_table(name, result, caption))
 
     comparison: list[dict[str, Any]] = []
-    if windows is not None:
-        base, inc = windows
-        by_colo = health.compare_windows(data, base, inc, by="colo")
-        by_version = health.compare_windows(data, base, inc, by=["platform", "version"])
+    if compared is not None:
+        by_colo, by_version = compared
         both = _merge_compare(by_colo, by_version)
         chart("What moved", lambda: charts.compare_chart(both, n=15))
         comparison.append(_table("Biggest changes by colo", by_colo.head(_TABLE_ROWS)))
@@ -373,6 +380,7 @@ def build_report(
             }
         ),
         comparison=comparison,
+        window_notes=window_notes,
         charts=blocks,
         tables=tables,
         notes=notes,
@@ -449,6 +457,44 @@ def _windows(
                 "it: pass baseline=(start, end)"
             ) from None
     return _window(baseline, "baseline"), inc
+
+
+def _compare(
+    data: pl.DataFrame,
+    windows: tuple[tuple[datetime, datetime], tuple[datetime, datetime]],
+    *,
+    default_baseline: bool,
+) -> tuple[tuple[pl.DataFrame, pl.DataFrame], list[str]]:
+    """The two comparisons of the incident section, and what the records do not cover.
+
+    An empty window raises (with a hint when the baseline was the default); a partly covered
+    one is warned about once and noted in the report.
+    """
+    from dexkit import health
+
+    base, inc = windows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PartialWindowWarning)
+        try:
+            by_colo = health.compare_windows(data, base, inc, by="colo")
+        except ConfigError as exc:
+            if default_baseline and "the baseline window" in str(exc):
+                raise ConfigError(
+                    f"{exc} (the baseline defaults to the same length just before the incident: "
+                    "pass baseline=(start, end), on the command line --baseline START END)"
+                ) from exc
+            raise
+        by_version = health.compare_windows(data, base, inc, by=["platform", "version"])
+    notes: list[str] = []
+    for record in caught:
+        if not issubclass(record.category, PartialWindowWarning):
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+            continue
+        text = str(record.message).removeprefix("compare_windows(): ")
+        if text not in notes:
+            notes.append(text)
+            warnings.warn(f"build_report(): {text}", PartialWindowWarning, stacklevel=3)
+    return (by_colo, by_version), notes
 
 
 def _merge_compare(*results: pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from dexkit import health
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -864,6 +865,10 @@ def test_empty_frames_give_empty_results_with_the_same_columns(
     fleet: pl.DataFrame, name: str
 ) -> None:
     call = CALLS[name]
+    if name == "compare_windows":  # an empty window is an error, not an empty table
+        with pytest.raises(ConfigError, match="holds no records; the frame holds no records"):
+            call(empty_frame())
+        return
     empty = call(empty_frame())
     assert empty.height == 0
     assert empty.schema == call(fleet).schema
@@ -942,8 +947,16 @@ def test_timeline_and_compare_invariants(records: pl.DataFrame) -> None:
     )
     # devices move between colos within an hour, so per-colo counts add up to at least the fleet
     assert (true_counts["devices"] >= true_counts["device_id"]).all()
-    compared = health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
-    window = records.filter(pl.col("timestamp") < at(150))
+    ts = pl.col("timestamp")
+    window = records.filter((ts >= T0) & (ts < at(150)))
+    incident = records.filter((ts >= at(150)) & (ts < at(301)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PartialWindowWarning)
+        if window.height == 0 or incident.height == 0:
+            with pytest.raises(ConfigError, match=r"window, .* holds no records"):
+                health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
+            return
+        compared = health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
     assert compared.filter(metric="cpu_pct")["baseline_n"].sum() == (
         window.select(health.metric("cpu_pct")).to_series().count()
     )
@@ -1155,3 +1168,59 @@ def test_type_errors_name_the_qualified_type(fleet: pl.DataFrame) -> None:
         health.summarize(fleet.to_pandas())
     with pytest.raises(ConfigError, match=r"got pyarrow\.Table"):
         health.timeline(fleet.to_arrow())
+
+
+# --------------------------------------------------------------------------------------------
+# Empty windows are errors, partial ones warnings
+
+
+def hourly(hours: range) -> pl.DataFrame:
+    """Two devices reporting at the start of each hour (as the hourly source does)."""
+    return frame(
+        [
+            {"device_id": d, "timestamp": 60 * h, "colo": "FRA", "status": "connected",
+             "estimated_loss_pct": 1.0 + h}
+            for h in hours
+            for d in ("a", "b")
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_compare_windows_with_an_empty_window_raises_naming_it_and_the_span(lazy: bool) -> None:
+    records = hourly(range(4))  # 09:00 to 12:00 (the 12:00 hour included)
+    data = records.lazy() if lazy else records
+    late = ("2026-03-02T09:00", "2026-03-02T10:00")
+    with pytest.raises(ConfigError) as raised:
+        health.compare_windows(data, (T0, at(60)), late)
+    message = str(raised.value)
+    assert message.startswith("compare_windows(): the incident window, 2026-03-02 09:00 UTC to ")
+    assert "holds no records; the records span 2026-03-01 09:00 UTC to 2026-03-01 12:00 UTC" in (
+        message
+    )
+    early = ("2026-02-28T09:00", "2026-02-28T10:00")
+    with pytest.raises(ConfigError, match="the baseline window, 2026-02-28 09:00 UTC"):
+        health.compare_windows(data, early, (T0, at(60)))
+    # a window inside the span but in a gap of the records holds nothing either
+    gap = hourly(range(0, 6, 4))  # 09:00 and 13:00 only
+    with pytest.raises(ConfigError, match="incident window, 2026-03-01 11:00 UTC"):
+        health.compare_windows(gap, (T0, at(60)), (at(120), at(180)))
+
+
+def test_compare_windows_warns_with_the_covered_fraction() -> None:
+    records = hourly(range(4))  # covers 09:00 to 13:00
+    with pytest.warns(PartialWindowWarning) as caught:
+        result = health.compare_windows(
+            records, (T0, at(120)), (at(180), at(360)), by=None, metrics=["estimated_loss_pct"]
+        )
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("compare_windows(): the records cover only 33.3% of the incident")
+    assert "2026-03-01 12:00 UTC to 2026-03-01 15:00 UTC" in message
+    assert result["incident_n"].to_list() == [2]
+    # whole hours of hourly records cover their windows: no warning (pytest turns one into an
+    # error)
+    health.compare_windows(records, (T0, at(120)), (at(120), at(240)))
+    # a baseline that starts before the records
+    with pytest.warns(PartialWindowWarning, match="cover only 50.0% of the baseline window"):
+        health.compare_windows(records, (at(-120), at(120)), (at(120), at(240)))

@@ -18,6 +18,7 @@ EXPORTED = {
     "DexkitWarning",
     "NotFoundError",
     "PageError",
+    "PartialWindowWarning",
     "QueryError",
     "RateLimitError",
     "RecordError",
