@@ -677,8 +677,11 @@ def timeline_chart(
     Returns
     -------
     altair.LayerChart
-        The incident band (when given, one row of data) under the lines (one row per bucket
-        and group).
+        The incident band (when given, one row of data), then a step line and a rule per
+        bucket over one shared data set (one row per bucket and group, with its ``timestamp``
+        and ``end``). Each bucket's value is drawn as a rule from the bucket's start to its
+        end, so it spans its interval as the incident band does; the step line's risers join
+        consecutive buckets and it breaks where buckets are missing (``run``).
 
     Examples
     --------
@@ -696,11 +699,12 @@ def timeline_chart(
     ... )
     >>> spec = chart.to_dict()
     >>> [layer["mark"]["type"] for layer in spec["layer"]]
-    ['rect', 'line']
-    >>> spec["layer"][1]["encoding"]["y"]["title"]
+    ['rect', 'line', 'rule']
+    >>> spec["layer"][2]["encoding"]["y"]["title"]
     'Handshake latency (ms)'
-    >>> [(row["timestamp"], row["value"]) for row in charts.chart_data(spec, 1)]
-    [('2026-11-18T12:00:00Z', 25.0), ('2026-11-18T13:00:00Z', 100.0)]
+    >>> [(row["timestamp"], row["end"], row["value"]) for row in charts.chart_data(spec, 2)]
+    [('2026-11-18T12:00:00Z', '2026-11-18T13:00:00Z', 25.0),
+     ('2026-11-18T13:00:00Z', '2026-11-18T14:00:00Z', 100.0)]
     """
     func = "timeline_chart"
     lf = _checks.lazy(frame, func)
@@ -723,42 +727,52 @@ def timeline_chart(
         value = pl.col(f"{metric}_p{quantile * 100:g}")
     names = timeline.columns[1 : timeline.columns.index("devices")]
     data = timeline.select(
-        "timestamp", _label(names).alias("group"), value.alias("value"), "devices"
+        "timestamp", _end(every), _label(names).alias("group"), value.alias("value"), "devices"
     ).filter(pl.col("value").is_not_null())
     groups = _top_groups(data, top)
     total_groups = data["group"].n_unique()
-    data = data.join(groups, on="group", how="semi")
+    # a run: buckets that follow each other without a gap; the step line never bridges a gap
+    previous_end = pl.col("end").shift(1).over("group")
+    gap = (pl.col("timestamp") != previous_end).fill_null(True).cast(pl.UInt32)
+    data = (
+        data.join(groups, on="group", how="semi")
+        .sort("group", "timestamp")
+        .with_columns(gap.cum_sum().over("group").alias("run"))
+    )
     axis = f"{label} ({unit})"
     subtitle = [
         (f"{stat} per {_every(every)} bucket" if stat else f"Per {_every(every)} bucket")
         + (f", per {what}" if what else "")
+        + ", each drawn across its bucket"
     ]
     if what and total_groups > groups.height:
         subtitle.append(f"{groups.height} of {total_groups} {_plural(what)}, most devices first")
     tooltip = [
         _time_tooltip("timestamp", "Bucket start (UTC)"),
+        _time_tooltip("end", "Bucket end (UTC)"),
         *([alt.Tooltip("group:N", title=_cap(what))] if what else []),
         alt.Tooltip("value:Q", title=f"{axis}, {stat.lower()}" if stat else axis, format=",.2f"),
         alt.Tooltip("devices:Q", title="Devices reporting", format=",d"),
     ]
-    line = (
-        alt.Chart(_data(data, func))
-        .mark_line(point=True)
-        .encode(
-            x=_time_x(),
-            y=alt.Y("value:Q", title=axis),
-            tooltip=tooltip,
-        )
+    y = alt.Y("value:Q", title=axis)
+    # each bucket's value spans its interval: a horizontal rule from its start to its end,
+    # joined to the next bucket of the same run by the risers of a step line
+    steps = (
+        alt.Chart()
+        .mark_line(interpolate="step-after", strokeWidth=1.25)
+        .encode(x=_time_x(), y=y, detail="run:O")
+    )
+    spans = (
+        alt.Chart().mark_rule(strokeWidth=2.5).encode(x=_time_x(), x2="end:T", y=y, tooltip=tooltip)
     )
     if what:
-        line = line.encode(
-            color=alt.Color(
-                "group:N",
-                title=_cap(what),
-                sort=alt.EncodingSortField("devices", op="sum", order="descending"),
-            )
+        color = alt.Color(
+            "group:N",
+            title=_cap(what),
+            sort=alt.EncodingSortField("devices", op="sum", order="descending"),
         )
-    layers: list[alt.Chart] = [line]
+        steps, spans = steps.encode(color=color), spans.encode(color=color)
+    layers: list[alt.Chart] = [steps, spans]
     if window is not None:
         start, end = window
         subtitle.append(f"Shaded: incident {start:{_TIME}} to {end:{_TIME}} UTC")
@@ -780,7 +794,9 @@ def timeline_chart(
         )
         layers.insert(0, shade)
     title = f"{label}{_by(what)}" if stat is None else f"{label} over time{_by(what)}"
-    chart = alt.LayerChart(layer=layers).properties(title=_title(title, subtitle), width=640)
+    chart = alt.LayerChart(layer=layers, data=_data(data, func)).properties(
+        title=_title(title, subtitle), width=640
+    )
     return _themed(chart)
 
 

@@ -168,6 +168,8 @@ def check(chart: alt.TopLevelMixin, mark_types: list[str]) -> dict[str, Any]:
     units = marks(spec)
     assert [mark_type(u) for u in units] == mark_types
     for unit in units:
+        if isinstance(unit["mark"], dict) and unit["mark"].get("interpolate") == "step-after":
+            continue  # a step line's risers: the rules of its buckets carry the tooltips
         assert "tooltip" in unit.get("encoding", {}), mark_type(unit)
     assert spec["config"]["range"] == charts.theme()["range"]
     assert spec["config"]["font"] == charts.theme()["font"]
@@ -318,8 +320,8 @@ def test_colo_map_custom_table(small: pl.DataFrame) -> None:
 
 def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
     chart = charts.timeline_chart(small, "estimated_loss_pct", incident=INCIDENT, quantile=0.9)
-    spec = check(chart, mark_types=["rect", "line"])
-    shade, line = spec["layer"]
+    spec = check(chart, mark_types=["rect", "line", "rule"])
+    shade, line, spans = spec["layer"]
     assert enc(spec, "x", 0)["field"] == "start"
     assert enc(spec, "x2", 0) == {"field": "end"}
     assert charts.chart_data(spec, 0) == [
@@ -329,6 +331,7 @@ def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
     assert enc(spec, "y", 1)["title"] == "Estimated loss (%)"
     assert enc(spec, "x", 1)["title"] == "Time (UTC)"
     assert "color" not in line["encoding"]
+    assert "color" not in spans["encoding"]
     rows = charts.chart_data(spec, 1)
     expected = health.timeline(small, "1h", metrics=["estimated_loss_pct"], quantiles=[0.9])
     assert len(rows) == expected.height == 7
@@ -339,12 +342,70 @@ def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
 
 def test_timeline_chart_without_incident_by_group(small: pl.DataFrame) -> None:
     chart = charts.timeline_chart(small, "handshake_latency_ms", by="colo", top=2, every="2h")
-    spec = check(chart, mark_types=["line"])
-    assert enc(spec, "color", 0)["field"] == "group"
+    spec = check(chart, mark_types=["line", "rule"])
+    assert enc(spec, "color", 0)["field"] == enc(spec, "color", 1)["field"] == "group"
     rows = charts.chart_data(spec, 0)
     assert {r["group"] for r in rows} == {"FRA", "LHR"}  # the two colos with most devices
     assert len(rows) == 2 * 4  # buckets 10:00, 12:00, 14:00, 16:00
     assert "2 of 3 colos, most devices first" in spec["title"]["subtitle"]
+
+
+def steps(rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """What a step-after line of these rows draws: (from, to, value) per horizontal segment,
+    a segment ending where the next row of its run starts (the last one at its bucket's end)."""
+    drawn = []
+    for i, row in enumerate(rows):
+        following = rows[i + 1] if i + 1 < len(rows) else None
+        same_run = following is not None and (following["group"], following["run"]) == (
+            row["group"],
+            row["run"],
+        )
+        drawn.append((row["timestamp"], following["timestamp"] if same_run else row["end"],
+                      row["value"]))  # fmt: skip
+    return drawn
+
+
+def test_timeline_buckets_span_their_interval_like_the_incident_band(
+    small: pl.DataFrame,
+) -> None:
+    # FRA's loss is elevated in the 13:00 and 14:00 buckets only: the incident, 13:00 to 15:00
+    fra = small.filter(colo="FRA")
+    spec = charts.timeline_chart(fra, "estimated_loss_pct", incident=INCIDENT).to_dict()
+    _shade, line, spans = spec["layer"]
+    band = charts.chart_data(spec, 0)[0]
+    assert line["mark"]["interpolate"] == "step-after"
+    assert enc(spec, "x2", 2) == {"field": "end"}  # each rule runs from its start to its end
+    rows = charts.chart_data(spec, 2)
+    baseline = min(r["value"] for r in rows)
+    elevated = [(r["timestamp"], r["end"]) for r in rows if r["value"] > baseline + 2]
+    assert elevated == [
+        ("2026-11-18T13:00:00Z", "2026-11-18T14:00:00Z"),
+        ("2026-11-18T14:00:00Z", "2026-11-18T15:00:00Z"),
+    ]
+    assert (elevated[0][0], elevated[-1][1]) == (band["start"], band["end"])
+    # the step line draws the same: the elevated stretch is exactly the band
+    drawn = [(a, b) for a, b, value in steps(rows) if value > baseline + 2]
+    assert (drawn[0][0], drawn[-1][1]) == (band["start"], band["end"])
+    assert spans["encoding"]["tooltip"][1]["title"] == "Bucket end (UTC)"
+
+
+def test_timeline_steps_break_at_missing_buckets(small: pl.DataFrame) -> None:
+    gappy = small.filter(pl.col("timestamp").dt.hour() != 12)  # no 12:00 bucket
+    spec = charts.timeline_chart(gappy, "cpu_pct", by="colo", every="1h").to_dict()
+    assert spec["layer"][0]["encoding"]["detail"]["field"] == "run"
+    rows = [r for r in charts.chart_data(spec, 0) if r["group"] == "FRA"]
+    runs = {r["timestamp"][11:16]: r["run"] for r in rows}
+    assert runs["11:00"] == runs["10:00"] != runs["13:00"] == runs["16:00"]
+    drawn = steps(rows)
+    # nothing is drawn over 12:00: the 11:00 bucket ends at 12:00, the next starts at 13:00
+    assert ("2026-11-18T11:00:00Z", "2026-11-18T12:00:00Z") in [(a, b) for a, b, _ in drawn]
+    assert not [a for a, b, _ in drawn if a < "2026-11-18T13:00:00Z" < b]
+    # every = 2h: a bucket spans two hours
+    two = charts.chart_data(charts.timeline_chart(small, "cpu_pct", every="2h"), 1)
+    assert [(r["timestamp"][11:16], r["end"][11:16]) for r in two][:2] == [
+        ("10:00", "12:00"),
+        ("12:00", "14:00"),
+    ]
 
 
 @pytest.mark.parametrize(
