@@ -7,6 +7,7 @@ Jinja2 or tqdm import them only when used.
 from __future__ import annotations
 
 from dexkit import dataset, health, schema
+from dexkit._version import __version__
 from dexkit.client import Client, FetchSummary, Plan, compare_counts
 from dexkit.dataset import DatasetWrite, colos, scan_dataset, write_dataset
 from dexkit.display import Table, show
@@ -49,8 +50,6 @@ from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
 from dexkit.widgets import explore
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA",

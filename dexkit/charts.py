@@ -42,17 +42,15 @@ Times are shown in UTC.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import lru_cache
-from importlib import resources
 from typing import Any, TypeAlias, TypeVar
 
 import altair as alt
 import polars as pl
 
-from dexkit import _checks, dataset, health
+from dexkit import _checks, _places, health
+from dexkit import _presentation as _p
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
@@ -80,64 +78,12 @@ _C = TypeVar("_C", alt.Chart, alt.LayerChart)
 #: ``ConfigError``.
 MAX_ROWS = 10_000
 
-#: Each health metric's label and unit, as axes and legends show them.
-METRICS: dict[str, tuple[str, str]] = {
-    "cpu_pct": ("CPU", "%"),
-    "ram_used_pct": ("RAM used", "%"),
-    "disk_usage_pct": ("Disk used", "%"),
-    "handshake_latency_ms": ("Handshake latency", "ms"),
-    "estimated_loss_pct": ("Estimated loss", "%"),
-    "wifi_strength_dbm": ("Wi-Fi signal", "dBm"),
-    "battery_pct": ("Battery", "%"),
-}
-# Metrics where a low value is the bad one (heatmap colours run the other way).
-_LOW_IS_BAD = frozenset({"wifi_strength_dbm", "battery_pct"})
+#: Each health metric's label and unit, as axes and legends show them: the metrics of
+#: :data:`dexkit.health.METRICS`, in the same order (one vocabulary, in ``dexkit._presentation``).
+METRICS: dict[str, tuple[str, str]] = {name: (m.label, m.unit) for name, m in _p.METRICS.items()}
 # Counts a timeline can show besides the metrics.
-_COUNTS: dict[str, tuple[str, str]] = {
-    "devices": ("Devices reporting", "devices"),
-    "connected": ("Connected devices", "devices"),
-    "connected_share": ("Connected devices", "%"),
-}
-_GROUPS: dict[str, str] = {
-    "colo": "colo",
-    "platform": "platform",
-    "version": "client version",
-    "status": "status",
-    "mode": "mode",
-    "isp": "ISP",
-    "asn": "ISP network",
-    "country": "country",
-    "connection_type": "connection type",
-    "tunnel_type": "tunnel type",
-}
-
-# The theme's colours.
-_INK = "#1f2937"
-_MUTED = "#4b5563"
-_GRID = "#e5e7eb"
-_AXIS = "#9ca3af"
-_ACCENT = "#f38020"
-_LAND = "#e9ecef"
-_PALETTE = (
-    "#f38020",
-    "#2c7be5",
-    "#3f9b57",
-    "#8e59c5",
-    "#d1432f",
-    "#1fa6a6",
-    "#e0a800",
-    "#6b7280",
-    "#c2185b",
-    "#5c6bc0",
-)
-_GOOD, _WARN, _BAD, _IDLE = "#3f9b57", "#e0a800", "#d1432f", "#9ca3af"
-_GRADE_COLORS = {"ok": _GOOD, "degraded": _WARN, "critical": _BAD}
-_STATUS_COLORS = {
-    "connected": _GOOD,
-    "connecting": _WARN,
-    "paused": _IDLE,
-    "disconnected": _BAD,
-}
+_COUNTS: dict[str, tuple[str, str]] = {name: (m.label, m.unit) for name, m in _p.COUNTS.items()}
+_COLORS = _p.PALETTE
 _NONE = "(none)"
 _TIME = "%Y-%m-%d %H:%M"
 # Time axis labels: 24-hour clock, the date at midnight (a fixed expression: no data in it).
@@ -172,39 +118,39 @@ def theme() -> dict[str, Any]:
         "view": {"continuousWidth": 560, "continuousHeight": 280, "stroke": None},
         "title": {
             "anchor": "start",
-            "color": _INK,
+            "color": _COLORS.ink,
             "fontSize": 15,
             "fontWeight": 600,
-            "subtitleColor": _MUTED,
+            "subtitleColor": _COLORS.muted,
             "subtitleFontSize": 12,
             "offset": 10,
         },
         "axis": {
-            "labelColor": _MUTED,
+            "labelColor": _COLORS.muted,
             "labelFontSize": 11,
-            "titleColor": _INK,
+            "titleColor": _COLORS.ink,
             "titleFontSize": 12,
             "titleFontWeight": 500,
-            "gridColor": _GRID,
-            "domainColor": _AXIS,
-            "tickColor": _AXIS,
+            "gridColor": _COLORS.grid,
+            "domainColor": _COLORS.axis,
+            "tickColor": _COLORS.axis,
         },
         "legend": {
-            "labelColor": _INK,
+            "labelColor": _COLORS.ink,
             "labelFontSize": 11,
-            "titleColor": _INK,
+            "titleColor": _COLORS.ink,
             "titleFontSize": 12,
             "titleFontWeight": 500,
         },
-        "range": {"category": list(_PALETTE)},
-        "area": {"color": _ACCENT},
-        "bar": {"color": _ACCENT},
-        "line": {"color": _ACCENT, "strokeWidth": 2},
-        "point": {"color": _ACCENT, "filled": True, "size": 28},
-        "rect": {"color": _ACCENT},
-        "rule": {"color": _ACCENT},
-        "tick": {"color": _ACCENT},
-        "circle": {"color": _ACCENT},
+        "range": {"category": list(_p.CATEGORY)},
+        "area": {"color": _COLORS.accent},
+        "bar": {"color": _COLORS.accent},
+        "line": {"color": _COLORS.accent, "strokeWidth": 2},
+        "point": {"color": _COLORS.accent, "filled": True, "size": 28},
+        "rect": {"color": _COLORS.accent},
+        "rule": {"color": _COLORS.accent},
+        "tick": {"color": _COLORS.accent},
+        "circle": {"color": _COLORS.accent},
     }
 
 
@@ -303,7 +249,7 @@ def status_chart(
             color=alt.Color(
                 "status:N",
                 title="Status",
-                scale=alt.Scale(domain=statuses, range=_colors(statuses, _STATUS_COLORS)),
+                scale=alt.Scale(domain=statuses, range=_colors(statuses, _p.STATUS_COLORS)),
                 sort=alt.EncodingSortField("status_rank", op="min"),
             ),
             order=alt.Order("status_rank:Q"),
@@ -368,14 +314,14 @@ def distribution_chart(
     what = _group_name(by)
     label, unit = _metric(metric, func)
     top = _positive(top, "top", func)
-    qs = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
+    qs = {_p.quantile_suffix(q): q for q in (0.05, 0.25, 0.5, 0.75, 0.95)}
     summary = health.summarize(lf, by=by, metrics=[metric], quantiles=list(qs.values())).collect()
     names = summary.columns[: summary.columns.index("devices")]
     data = (
         summary.select(
             _label(names).alias("group"),
             "devices",
-            *(pl.col(f"{metric}_{name}").alias(name) for name in qs),
+            *(pl.col(_p.quantile_column(metric, q)).alias(name) for name, q in qs.items()),
         )
         .filter(pl.col("p50").is_not_null())
         .sort(["devices", "group"], descending=[True, False])
@@ -397,7 +343,7 @@ def distribution_chart(
     box = alt.Chart().mark_bar(size=14).encode(x=alt.X("p25:Q", title=title), x2="p75:Q")
     median = (
         alt.Chart()
-        .mark_tick(color=_INK, thickness=2, size=14)
+        .mark_tick(color=_COLORS.ink, thickness=2, size=14)
         .encode(x=alt.X("p50:Q", title=title))
     )
     subtitle = ["Each device's latest record · box p25–p75, line p5–p95, tick median"]
@@ -554,7 +500,7 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
     """
     func = "colo_map"
     lf = _checks.lazy(frame, func)
-    table = dataset.colos() if colos is None else colos
+    table = _places.colos() if colos is None else colos
     if not isinstance(table, pl.DataFrame):
         raise ConfigError(
             f"{func}(): colos must be a polars DataFrame, got {_checks.type_name(table)}"
@@ -586,7 +532,7 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
             "longitude",
             "devices",
             "connected_share",
-            *(f"{m}_p90" for m in metrics),
+            *(_p.quantile_column(m, 0.9) for m in metrics),
             "health",
         )
         .sort(["devices", "colo"], descending=[True, False])
@@ -597,9 +543,11 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
         subtitle.append(f"{unplaced} colo(s) without coordinates not shown")
     world = (
         alt.Chart(
-            alt.InlineData(values=_world(), format={"type": "topojson", "feature": "countries"})
+            alt.InlineData(
+                values=_places.world(), format={"type": "topojson", "feature": "countries"}
+            )
         )
-        .mark_geoshape(fill=_LAND, stroke="white", strokeWidth=0.5)
+        .mark_geoshape(fill=_COLORS.land, stroke="white", strokeWidth=0.5)
         .encode(tooltip=[alt.Tooltip("properties.name:N", title="Country")])
     )
     points = (
@@ -613,8 +561,8 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
                 "health:N",
                 title="Health",
                 scale=alt.Scale(
-                    domain=list(health.GRADES),
-                    range=[_GRADE_COLORS[g] for g in health.GRADES],
+                    domain=list(_p.GRADES),
+                    range=[_p.GRADE_COLORS[g] for g in _p.GRADES],
                 ),
             ),
             order=alt.Order("devices:Q", sort="descending"),
@@ -624,11 +572,14 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
                 alt.Tooltip("country:N", title="Country"),
                 alt.Tooltip("devices:Q", title="Devices", format=",d"),
                 alt.Tooltip("connected_share:Q", title="Connected", format=".1%"),
-                alt.Tooltip("estimated_loss_pct_p90:Q", title="Loss p90 (%)", format=",.2f"),
-                alt.Tooltip(
-                    "handshake_latency_ms_p90:Q", title="Handshake latency p90 (ms)", format=",.0f"
+                *(
+                    alt.Tooltip(
+                        f"{_p.quantile_column(m, 0.9)}:Q",
+                        title=f"{_p.METRICS[m].label} p90 ({_p.METRICS[m].unit})",
+                        format=",.1f",
+                    )
+                    for m in metrics
                 ),
-                alt.Tooltip("cpu_pct_p90:Q", title="CPU p90 (%)", format=",.1f"),
                 alt.Tooltip("health:N", title="Health"),
             ],
         )
@@ -724,7 +675,7 @@ def timeline_chart(
         label, unit = _metric(metric, func, extra=list(_COUNTS))
         stat = _stat(quantile, func)
         timeline = health.timeline(lf, every, by, metrics=[metric], quantiles=[quantile]).collect()
-        value = pl.col(f"{metric}_p{quantile * 100:g}")
+        value = pl.col(_p.quantile_column(metric, quantile))
     names = timeline.columns[1 : timeline.columns.index("devices")]
     data = timeline.select(
         "timestamp", _end(every), _label(names).alias("group"), value.alias("value"), "devices"
@@ -782,7 +733,7 @@ def timeline_chart(
         )
         shade = (
             alt.Chart(_data(band, func))
-            .mark_rect(color=_BAD, opacity=0.12)
+            .mark_rect(color=_COLORS.bad, opacity=0.12)
             .encode(
                 x=_time_x("start"),
                 x2="end:T",
@@ -868,7 +819,7 @@ def heatmap_chart(
         "timestamp",
         _end(every),
         _label(names).alias("group"),
-        pl.col(f"{metric}_p{quantile * 100:g}").alias("value"),
+        pl.col(_p.quantile_column(metric, quantile)).alias("value"),
         "devices",
     ).filter(pl.col("value").is_not_null())
     groups = _top_groups(data, top)
@@ -890,7 +841,7 @@ def heatmap_chart(
             color=alt.Color(
                 "value:Q",
                 title=axis,
-                scale=alt.Scale(scheme="orangered", reverse=metric in _LOW_IS_BAD),
+                scale=alt.Scale(scheme="orangered", reverse=_p.METRICS[metric].low_is_bad),
             ),
             tooltip=[
                 alt.Tooltip("group:N", title=_cap(what)),
@@ -967,7 +918,7 @@ def top_apps_chart(
         "device_share",
         (pl.col(f"{field}_sum") * pl.col("device_share") / pl.col("devices")).alias("fleet_avg"),
         pl.col(f"{field}_mean").alias("mean"),
-        pl.col(f"{field}_p90").alias("p90"),
+        pl.col(_p.quantile_column(field, 0.9)).alias("p90"),
         pl.col(f"{field}_max").alias("max"),
     ).with_row_index("rank")
     chart: alt.Chart = (
@@ -1195,7 +1146,7 @@ def _stat(quantile: float, func: str) -> str:
         raise ConfigError(f"{func}(): quantile must be a number between 0 and 1, got {quantile!r}")
     if not 0.0 <= quantile <= 1.0:
         raise ConfigError(f"{func}(): quantile must lie between 0 and 1, got {quantile!r}")
-    return "Median" if quantile == 0.5 else f"p{quantile * 100:g}"
+    return "Median" if quantile == 0.5 else _p.quantile_suffix(quantile)
 
 
 def _label(names: Sequence[str]) -> pl.Expr:
@@ -1216,7 +1167,7 @@ def _group_name(by: str | None) -> str:
         return ""
     if not isinstance(by, str):
         raise ConfigError(f"by must be a column name such as 'colo', or None; got {by!r}")
-    return _GROUPS.get(by, by.replace("_", " "))
+    return _p.GROUPS.get(by, by.replace("_", " "))
 
 
 def _cap(text: str) -> str:
@@ -1250,7 +1201,7 @@ def _end(every: str | timedelta) -> pl.Expr:
 
 
 def _status_rank() -> pl.Expr:
-    ranks = {status: i for i, status in enumerate(_STATUS_COLORS)}
+    ranks = {status: i for i, status in enumerate(_p.STATUS_COLORS)}
     return (
         pl.col("status")
         .replace_strict(ranks, default=len(ranks), return_dtype=pl.UInt32)
@@ -1263,7 +1214,7 @@ def _ordered(data: pl.DataFrame, column: str, rank: str) -> list[str]:
 
 
 def _colors(domain: Sequence[str], known: dict[str, str]) -> list[str]:
-    others = [c for c in _PALETTE if c not in known.values()]
+    others = [c for c in _p.CATEGORY if c not in known.values()]
     out: list[str] = []
     for value in domain:
         if value in known:
@@ -1330,14 +1281,3 @@ def _values(frame: pl.DataFrame, func: str) -> list[dict[str, Any]]:
 
 def _data(frame: pl.DataFrame, func: str) -> alt.InlineData:
     return alt.InlineData(values=_values(frame, func))
-
-
-@lru_cache(maxsize=1)
-def _world_text() -> str:
-    return resources.files("dexkit").joinpath("data", "countries-110m.json").read_text("utf-8")
-
-
-def _world() -> dict[str, Any]:
-    """The world's countries (Natural Earth 1:110m, TopoJSON), a new dict on every call."""
-    world: dict[str, Any] = json.loads(_world_text())
-    return world

@@ -57,6 +57,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 import polars as pl
 
 from dexkit import _checks
+from dexkit import _presentation as _p
 from dexkit._time import TimeLike
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
@@ -98,16 +99,10 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 By: TypeAlias = "str | pl.Expr | Sequence[str | pl.Expr] | None"
 #: A point in time: a ``datetime`` (naive means UTC), a ``date`` or an ISO 8601 string.
 
-#: The numeric health metrics of a device record, in the order :func:`summarize` reports them.
-METRICS: tuple[str, ...] = (
-    "cpu_pct",
-    "ram_used_pct",
-    "disk_usage_pct",
-    "handshake_latency_ms",
-    "estimated_loss_pct",
-    "wifi_strength_dbm",
-    "battery_pct",
-)
+#: The numeric health metrics of a device record, in the order :func:`summarize` reports them
+#: (their labels and units: :data:`dexkit.charts.METRICS`; one vocabulary, in
+#: ``dexkit._presentation``).
+METRICS: tuple[str, ...] = tuple(_p.METRICS)
 #: The quantiles :func:`summarize` and :func:`timeline` report by default.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 #: The metrics :func:`timeline` reports by default.
@@ -122,7 +117,7 @@ COMPARE_METRICS: tuple[str, ...] = (
 )
 #: Health grades, best first; the ``health`` column is a ``pl.Enum`` of these, so it sorts by
 #: severity.
-GRADES: tuple[str, ...] = ("ok", "degraded", "critical")
+GRADES: tuple[str, ...] = _p.GRADES
 _GRADE = pl.Enum(list(GRADES))
 
 _ROW = "__dexkit_row"
@@ -166,12 +161,6 @@ def metric(name: str) -> pl.Expr:
     return value.alias(name)
 
 
-def _quantile_name(q: float) -> str:
-    if not 0.0 <= q <= 1.0:
-        raise ConfigError(f"quantiles must lie between 0 and 1, got {q!r}")
-    return f"p{q * 100:g}"
-
-
 def quantiles(name: str, qs: Sequence[float] = QUANTILES) -> list[pl.Expr]:
     """Return aggregation expressions for quantiles of a metric.
 
@@ -207,7 +196,7 @@ def quantiles(name: str, qs: Sequence[float] = QUANTILES) -> list[pl.Expr]:
 
 def _quantiles(value: pl.Expr, name: str, qs: Sequence[float]) -> list[pl.Expr]:
     return [
-        value.quantile(q, interpolation="linear").alias(f"{name}_{_quantile_name(q)}") for q in qs
+        value.quantile(q, interpolation="linear").alias(_p.quantile_column(name, q)) for q in qs
     ]
 
 
@@ -599,7 +588,7 @@ def _from_sorted(name: str, q: float) -> pl.Expr:
 
 
 def _quantile_columns(names: Sequence[str], qs: Sequence[float]) -> list[pl.Expr]:
-    return [_from_sorted(n, q).alias(f"{n}_{_quantile_name(q)}") for n in names for q in qs]
+    return [_from_sorted(n, q).alias(_p.quantile_column(n, q)) for n in names for q in qs]
 
 
 @_strict("rule")
@@ -640,7 +629,7 @@ class Rules:
     battery_pct: float | None = 10.0
     status: tuple[str, ...] | None = ("disconnected",)
 
-    _BELOW: ClassVar[frozenset[str]] = frozenset({"wifi_strength_dbm", "battery_pct"})
+    _BELOW: ClassVar[frozenset[str]] = frozenset(n for n, m in _p.METRICS.items() if m.low_is_bad)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -1396,7 +1385,7 @@ def top_apps(
             pl.len().alias("devices"),
             value.sum().alias(f"{field}_sum"),
             value.mean().alias(f"{field}_mean"),
-            value.quantile(0.9, interpolation="linear").alias(f"{field}_p90"),
+            value.quantile(0.9, interpolation="linear").alias(_p.quantile_column(field, 0.9)),
             value.max().alias(f"{field}_max"),
         )
         .join(fleet, how="cross")
@@ -1407,7 +1396,7 @@ def top_apps(
             "device_share",
             f"{field}_sum",
             f"{field}_mean",
-            f"{field}_p90",
+            _p.quantile_column(field, 0.9),
             f"{field}_max",
         )
         .sort([f"{field}_sum", "app"], descending=[True, False], nulls_last=True)
@@ -1564,7 +1553,10 @@ def hotspots(
         "devices",
         "connected",
         share,
-        *(p90.alias(f"{name}_p90") for p90, name in zip(p90s, _GRADED, strict=True)),
+        *(
+            p90.alias(_p.quantile_column(name, 0.9))
+            for p90, name in zip(p90s, _GRADED, strict=True)
+        ),
         grading._grade(share, *p90s),
     ]
     parts: list[pl.LazyFrame] = []

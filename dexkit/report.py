@@ -49,10 +49,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 
-from dexkit import _checks
+from dexkit import _checks, _presentation
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
-from dexkit.display import _GRADE_STYLE, _stamp, _table
+from dexkit._version import __version__
 from dexkit.errors import ConfigError, DexkitError, PartialWindowWarning
 
 if TYPE_CHECKING:
@@ -310,16 +310,18 @@ def build_report(
         except DexkitError as exc:
             notes.append(f"{name}: not computed ({exc})")
             return
-        tables.append(_table(name, result, caption))
+        tables.append(_presentation.table(name, result, caption))
 
     comparison: list[dict[str, Any]] = []
     if compared is not None:
         by_colo, by_version = compared
         both = _merge_compare(by_colo, by_version)
         chart("What moved", lambda: charts.compare_chart(both, n=15))
-        comparison.append(_table("Biggest changes by colo", by_colo.head(_TABLE_ROWS)))
+        comparison.append(_presentation.table("Biggest changes by colo", by_colo.head(_TABLE_ROWS)))
         comparison.append(
-            _table("Biggest changes by platform and version", by_version.head(_TABLE_ROWS))
+            _presentation.table(
+                "Biggest changes by platform and version", by_version.head(_TABLE_ROWS)
+            )
         )
     chart(
         "Estimated loss over time",
@@ -345,18 +347,18 @@ def build_report(
     table("Top apps by CPU", lambda: health.top_apps(data, "cpu_pct", n=10))
 
     facts: dict[str, Any] = {
-        "dexkit version": _version(),
+        "dexkit version": __version__,
         "generated at": generated.isoformat(),
-        "records from": _stamp(first),
-        "records to": _stamp(last),
+        "records from": _presentation.stamp(first),
+        "records to": _presentation.stamp(last),
         "records": f"{data.height:,}",
         "devices": f"{fleet['devices']:,}",
     }
     if "source" in data.columns:
         facts["sources"] = ", ".join(sorted(str(s) for s in data["source"].unique().drop_nulls()))
     if windows is not None:
-        facts["baseline window"] = " to ".join(_stamp(t) for t in windows[0])
-        facts["incident window"] = " to ".join(_stamp(t) for t in windows[1])
+        facts["baseline window"] = " to ".join(_presentation.stamp(t) for t in windows[0])
+        facts["incident window"] = " to ".join(_presentation.stamp(t) for t in windows[1])
     facts["redaction"] = (
         "device names, emails, SSIDs, registration ids, IP addresses and postal codes are "
         "keyed pseudonyms "
@@ -375,8 +377,8 @@ def build_report(
             None
             if windows is None
             else {
-                "baseline": " to ".join(_stamp(t) for t in windows[0]),
-                "incident": " to ".join(_stamp(t) for t in windows[1]),
+                "baseline": " to ".join(_presentation.stamp(t) for t in windows[0]),
+                "incident": " to ".join(_presentation.stamp(t) for t in windows[1]),
             }
         ),
         comparison=comparison,
@@ -386,7 +388,8 @@ def build_report(
         notes=notes,
         provenance=facts,
         redacted=redact,
-        grade_style=_GRADE_STYLE,
+        grade_style=_presentation.GRADE_STYLE,
+        palette=_presentation.PALETTE,
         bundle=_markup(_bundle()),
         boot=_markup(_BOOT),
         csp=_csp(_bundle(), _BOOT),
@@ -602,9 +605,3 @@ def _template() -> jinja2.Template:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     return env.from_string(text)
-
-
-def _version() -> str:
-    from dexkit import __version__
-
-    return __version__

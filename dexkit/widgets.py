@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from dexkit import _checks, health
+from dexkit import _presentation as _p
 from dexkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ class Explorer:
                 pl.col(self.group).cast(pl.String),
                 "devices",
                 "connected_share",
-                *(f"{m}_p90" for m in _TABLE_METRICS),
+                *(_p.quantile_column(m, 0.9) for m in _TABLE_METRICS),
                 "health",
             ).sort(
                 ["health", "devices", self.group],

@@ -139,7 +139,7 @@ def test_incident_section(hostile_report: Report) -> None:
 
 
 def test_health_grades_are_coloured_in_tables(hostile_report: Report) -> None:
-    from dexkit.display import _GRADE_STYLE
+    from dexkit._presentation import GRADE_STYLE as _GRADE_STYLE
 
     badges = re.findall(r'<span class="grade" style="([^"]*)">([a-z]+)</span>', hostile_report.html)
     assert badges  # the hotspots table has a health column
@@ -310,3 +310,18 @@ def test_a_partly_covered_window_warns_and_says_so_in_the_report(tmp_path: Path)
     page = out.read_text()
     assert "Partial window: the records cover only 25.0% of the incident window" in page
     assert "of the baseline window" not in page  # 12:00 to 16:00: covered
+
+
+def test_the_report_reads_the_version_and_vocabulary_from_their_modules() -> None:
+    import tomllib
+
+    from dexkit import _version, report
+
+    root = Path(__file__).resolve().parent.parent
+    build = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["version"]
+    assert build["path"] == "dexkit/_version.py"
+    assert dexkit.__version__ == _version.__version__ == report.__version__
+    source = Path(report.__file__).read_text()
+    # no hidden import of the package root, no private names of dexkit.display
+    assert "from dexkit import __version__" not in source
+    assert "from dexkit.display import" not in source
