@@ -716,3 +716,12 @@ def test_top_apps_chart_by_is_deprecated(small: pl.DataFrame) -> None:
 def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
     with pytest.raises(ConfigError, match=r"status_chart\(\) takes .* got pandas\.DataFrame"):
         charts.status_chart(small.to_pandas())
+
+
+def test_charts_and_health_share_one_notion_of_metrics() -> None:
+    from dexkit import _presentation, display
+
+    assert tuple(charts.METRICS) == health.METRICS == tuple(_presentation.METRICS)
+    for name, (label, unit) in charts.METRICS.items():
+        assert display.METRIC_LABELS[name] == f"{label} ({unit})"
+    assert health.GRADES == _presentation.GRADES
