@@ -19,6 +19,7 @@ import polars as pl
 from dexkit.errors import ConfigError
 
 __all__ = [
+    "CATEGORY",
     "COUNTS",
     "GRADES",
     "GRADE_COLORS",

@@ -152,7 +152,8 @@ class Explorer:
         group: str = "colo",
         metric: str = "handshake_latency_ms",
     ) -> None:
-        frame = _checks.lazy(frame, "explore").collect()
+        if not isinstance(frame, pl.DataFrame):
+            frame = _checks.lazy(frame, "explore").collect()
         lacking = [c for c in ("device_id", "timestamp", "status") if c not in frame.columns]
         if lacking:
             raise ConfigError(f"explore(): the frame lacks the column(s) {', '.join(lacking)}")
