@@ -708,13 +708,14 @@ def timeline_chart(
     y = alt.Y("value:Q", title=axis)
     # each bucket's value spans its interval: a horizontal rule from its start to its end,
     # joined to the next bucket of the same run by the risers of a step line
+    x = _time_x()
     steps = (
         alt.Chart()
         .mark_line(interpolate="step-after", strokeWidth=1.25)
-        .encode(x=_time_x(), y=y, detail="run:O")
+        .encode(x=x, y=y, detail=alt.Detail("run", type="ordinal"))
     )
     spans = (
-        alt.Chart().mark_rule(strokeWidth=2.5).encode(x=_time_x(), x2="end:T", y=y, tooltip=tooltip)
+        alt.Chart().mark_rule(strokeWidth=2.5).encode(x=x, x2=alt.X2("end"), y=y, tooltip=tooltip)
     )
     if what:
         color = alt.Color(
