@@ -200,9 +200,9 @@ def status_chart(
     """
     func = "status_chart"
     lf = _checks.lazy(frame, func)
-    if _group_name(by) == "status":
+    if _group_name(by, lf, func) == "status":
         by = None  # the statuses are every bar's segments anyway
-    what = _group_name(by)
+    what = _group_name(by, lf, func)
     top = _positive(top, "top", func)
     counts = health.status_counts(lf, by=by).collect()
     names = [c for c in counts.columns if c not in ("status", "devices", "share")]
@@ -311,7 +311,7 @@ def distribution_chart(
     """
     func = "distribution_chart"
     lf = _checks.lazy(frame, func)
-    what = _group_name(by)
+    what = _group_name(by, lf, func)
     label, unit = _metric(metric, func)
     top = _positive(top, "top", func)
     qs = {_p.quantile_suffix(q): q for q in (0.05, 0.25, 0.5, 0.75, 0.95)}
@@ -659,7 +659,7 @@ def timeline_chart(
     """
     func = "timeline_chart"
     lf = _checks.lazy(frame, func)
-    what = _group_name(by)
+    what = _group_name(by, lf, func)
     top = _positive(top, "top", func)
     window = None if incident is None else _window(incident, func)
     if isinstance(metric, str) and metric in _COUNTS:
@@ -808,7 +808,7 @@ def heatmap_chart(
     """
     func = "heatmap_chart"
     lf = _checks.lazy(frame, func)
-    what = _group_name(by)
+    what = _group_name(by, lf, func)
     label, unit = _metric(metric, func)
     stat = _stat(quantile, func)
     top = _positive(top, "top", func)
@@ -1163,11 +1163,24 @@ def _label(names: Sequence[str]) -> pl.Expr:
     return pl.when(label == "").then(None).otherwise(label).fill_null(_NONE)
 
 
-def _group_name(by: str | None) -> str:
+def _group_name(by: str | None, lf: pl.LazyFrame | None = None, func: str = "") -> str:
+    """How a group is named in titles; with ``lf``, an unknown group is an error naming
+    ``func`` and the closest columns."""
     if by is None:
         return ""
     if not isinstance(by, str):
         raise ConfigError(f"by must be a column name such as 'colo', or None; got {by!r}")
+    if lf is not None:
+        schema = lf.collect_schema()
+        if by not in schema and by not in health.DERIVED_GROUPS:
+            raise _checks.unknown(
+                func,
+                "group",
+                by,
+                [*schema, *health.DERIVED_GROUPS],
+                hint=f"the frame has no column {by!r}; group by a column name, 'isp', 'asn' or "
+                "'country'",
+            )
     return _p.GROUPS.get(by, by.replace("_", " "))
 
 

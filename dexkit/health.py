@@ -66,6 +66,7 @@ from dexkit.errors import ConfigError, PartialWindowWarning
 __all__ = [
     "APP_METRICS",
     "COMPARE_METRICS",
+    "DERIVED_GROUPS",
     "GRADES",
     "METRICS",
     "QUANTILES",
@@ -103,6 +104,8 @@ By: TypeAlias = "str | pl.Expr | Sequence[str | pl.Expr] | None"
 #: (their labels and units: :data:`dexkit.charts.METRICS`; one vocabulary, in
 #: ``dexkit._presentation``).
 METRICS: tuple[str, ...] = tuple(_p.METRICS)
+#: Group names that work although no column has them (read from the ISP IP structs).
+DERIVED_GROUPS: tuple[str, ...] = ("isp", "asn", "country")
 #: The quantiles :func:`summarize` and :func:`timeline` report by default.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 #: The metrics :func:`timeline` reports by default.
@@ -806,7 +809,7 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
                 func,
                 "group",
                 item,
-                [*schema, "isp", "asn", "country"],
+                [*schema, *DERIVED_GROUPS],
                 hint=f"the frame has no column {item!r}; group by a column name, 'isp', 'asn', "
                 "'country' or a polars expression",
             )

@@ -693,7 +693,12 @@ def test_mistakes_raise_config_errors(
          "handshake_latency", "handshake_latency_ms"),
         ("top_apps_chart", lambda f: charts.top_apps_chart(f, "ram_pct"), "ram_pct",
          "ram_used_pct"),
-        ("status_counts", lambda f: charts.status_chart(f, by="colos"), "colos", "colo"),
+        ("status_chart", lambda f: charts.status_chart(f, by="colos"), "colos", "colo"),
+        ("distribution_chart", lambda f: charts.distribution_chart(f, by="platfrom"),
+         "platfrom", "platform"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, by="versions"), "versions",
+         "version"),
+        ("heatmap_chart", lambda f: charts.heatmap_chart(f, by="colos"), "colos", "colo"),
     ],
 )  # fmt: skip
 def test_unknown_names_name_the_chart_and_the_closest_names(
