@@ -7,6 +7,7 @@ Jinja2 or tqdm import them only when used.
 from __future__ import annotations
 
 from dexkit import dataset, health, schema
+from dexkit._version import __version__
 from dexkit.client import Client, FetchSummary, Plan, compare_counts
 from dexkit.dataset import DatasetWrite, colos, scan_dataset, write_dataset
 from dexkit.display import Table, show
@@ -22,6 +23,7 @@ from dexkit.errors import (
     IncompleteChunksWarning,
     NotFoundError,
     PageError,
+    PartialWindowWarning,
     QueryError,
     RateLimitError,
     RecordError,
@@ -53,8 +55,6 @@ from dexkit.schema import SCHEMA
 from dexkit.store import default_store
 from dexkit.widgets import explore
 
-__version__ = "0.1.0"
-
 __all__ = [
     "SCHEMA",
     "APIError",
@@ -72,6 +72,7 @@ __all__ = [
     "IncompleteChunksWarning",
     "NotFoundError",
     "PageError",
+    "PartialWindowWarning",
     "Plan",
     "QueryError",
     "RateLimitError",

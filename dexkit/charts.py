@@ -42,17 +42,15 @@ Times are shown in UTC.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import altair as alt
 import polars as pl
 
-from dexkit import dataset, health
+from dexkit import _checks, _places, health
+from dexkit import _presentation as _p
 from dexkit._time import TimeLike, polars_every
 from dexkit._time import window as _window
 from dexkit.errors import ConfigError
@@ -84,64 +82,12 @@ _C = TypeVar("_C", alt.Chart, alt.LayerChart)
 #: ``ConfigError``.
 MAX_ROWS = 10_000
 
-#: Each health metric's label and unit, as axes and legends show them.
-METRICS: dict[str, tuple[str, str]] = {
-    "cpu_pct": ("CPU", "%"),
-    "ram_used_pct": ("RAM used", "%"),
-    "disk_usage_pct": ("Disk used", "%"),
-    "handshake_latency_ms": ("Handshake latency", "ms"),
-    "estimated_loss_pct": ("Estimated loss", "%"),
-    "wifi_strength_dbm": ("Wi-Fi signal", "dBm"),
-    "battery_pct": ("Battery", "%"),
-}
-# Metrics where a low value is the bad one (heatmap colours run the other way).
-_LOW_IS_BAD = frozenset({"wifi_strength_dbm", "battery_pct"})
+#: Each health metric's label and unit, as axes and legends show them: the metrics of
+#: :data:`dexkit.health.METRICS`, in the same order (one vocabulary, in ``dexkit._presentation``).
+METRICS: dict[str, tuple[str, str]] = {name: (m.label, m.unit) for name, m in _p.METRICS.items()}
 # Counts a timeline can show besides the metrics.
-_COUNTS: dict[str, tuple[str, str]] = {
-    "devices": ("Devices reporting", "devices"),
-    "connected": ("Connected devices", "devices"),
-    "connected_share": ("Connected devices", "%"),
-}
-_GROUPS: dict[str, str] = {
-    "colo": "colo",
-    "platform": "platform",
-    "version": "client version",
-    "status": "status",
-    "mode": "mode",
-    "isp": "ISP",
-    "asn": "ISP network",
-    "country": "country",
-    "connection_type": "connection type",
-    "tunnel_type": "tunnel type",
-}
-
-# The theme's colours.
-_INK = "#1f2937"
-_MUTED = "#4b5563"
-_GRID = "#e5e7eb"
-_AXIS = "#9ca3af"
-_ACCENT = "#f38020"
-_LAND = "#e9ecef"
-_PALETTE = (
-    "#f38020",
-    "#2c7be5",
-    "#3f9b57",
-    "#8e59c5",
-    "#d1432f",
-    "#1fa6a6",
-    "#e0a800",
-    "#6b7280",
-    "#c2185b",
-    "#5c6bc0",
-)
-_GOOD, _WARN, _BAD, _IDLE = "#3f9b57", "#e0a800", "#d1432f", "#9ca3af"
-_GRADE_COLORS = {"ok": _GOOD, "degraded": _WARN, "critical": _BAD}
-_STATUS_COLORS = {
-    "connected": _GOOD,
-    "connecting": _WARN,
-    "paused": _IDLE,
-    "disconnected": _BAD,
-}
+_COUNTS: dict[str, tuple[str, str]] = {name: (m.label, m.unit) for name, m in _p.COUNTS.items()}
+_COLORS = _p.PALETTE
 _NONE = "(none)"
 _TIME = "%Y-%m-%d %H:%M"
 # Time axis labels: 24-hour clock, the date at midnight (a fixed expression: no data in it).
@@ -176,39 +122,39 @@ def theme() -> dict[str, Any]:
         "view": {"continuousWidth": 560, "continuousHeight": 280, "stroke": None},
         "title": {
             "anchor": "start",
-            "color": _INK,
+            "color": _COLORS.ink,
             "fontSize": 15,
             "fontWeight": 600,
-            "subtitleColor": _MUTED,
+            "subtitleColor": _COLORS.muted,
             "subtitleFontSize": 12,
             "offset": 10,
         },
         "axis": {
-            "labelColor": _MUTED,
+            "labelColor": _COLORS.muted,
             "labelFontSize": 11,
-            "titleColor": _INK,
+            "titleColor": _COLORS.ink,
             "titleFontSize": 12,
             "titleFontWeight": 500,
-            "gridColor": _GRID,
-            "domainColor": _AXIS,
-            "tickColor": _AXIS,
+            "gridColor": _COLORS.grid,
+            "domainColor": _COLORS.axis,
+            "tickColor": _COLORS.axis,
         },
         "legend": {
-            "labelColor": _INK,
+            "labelColor": _COLORS.ink,
             "labelFontSize": 11,
-            "titleColor": _INK,
+            "titleColor": _COLORS.ink,
             "titleFontSize": 12,
             "titleFontWeight": 500,
         },
-        "range": {"category": list(_PALETTE)},
-        "area": {"color": _ACCENT},
-        "bar": {"color": _ACCENT},
-        "line": {"color": _ACCENT, "strokeWidth": 2},
-        "point": {"color": _ACCENT, "filled": True, "size": 28},
-        "rect": {"color": _ACCENT},
-        "rule": {"color": _ACCENT},
-        "tick": {"color": _ACCENT},
-        "circle": {"color": _ACCENT},
+        "range": {"category": list(_p.CATEGORY)},
+        "area": {"color": _COLORS.accent},
+        "bar": {"color": _COLORS.accent},
+        "line": {"color": _COLORS.accent, "strokeWidth": 2},
+        "point": {"color": _COLORS.accent, "filled": True, "size": 28},
+        "rect": {"color": _COLORS.accent},
+        "rule": {"color": _COLORS.accent},
+        "tick": {"color": _COLORS.accent},
+        "circle": {"color": _COLORS.accent},
     }
 
 
@@ -257,10 +203,10 @@ def status_chart(
     [('FRA', 'connected', 1), ('FRA', 'disconnected', 1), ('LHR', 'connected', 1)]
     """
     func = "status_chart"
-    lf = _lazy(frame, func)
-    if _group_name(by) == "status":
+    lf = _checks.lazy(frame, func)
+    if _group_name(by, lf, func) == "status":
         by = None  # the statuses are every bar's segments anyway
-    what = _group_name(by)
+    what = _group_name(by, lf, func)
     top = _positive(top, "top", func)
     counts = health.status_counts(lf, by=by).collect()
     names = [c for c in counts.columns if c not in ("status", "devices", "share")]
@@ -307,7 +253,7 @@ def status_chart(
             color=alt.Color(
                 "status:N",
                 title="Status",
-                scale=alt.Scale(domain=statuses, range=_colors(statuses, _STATUS_COLORS)),
+                scale=alt.Scale(domain=statuses, range=_colors(statuses, _p.STATUS_COLORS)),
                 sort=alt.EncodingSortField("status_rank", op="min"),
             ),
             order=alt.Order("status_rank:Q"),
@@ -369,18 +315,18 @@ def distribution_chart(
     [('windows', 40.0), ('mac', 12.0)]
     """
     func = "distribution_chart"
-    lf = _lazy(frame, func)
-    what = _group_name(by)
+    lf = _checks.lazy(frame, func)
+    what = _group_name(by, lf, func)
     label, unit = _metric(metric, func)
     top = _positive(top, "top", func)
-    qs = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
+    qs = {_p.quantile_suffix(q): q for q in (0.05, 0.25, 0.5, 0.75, 0.95)}
     summary = health.summarize(lf, by=by, metrics=[metric], quantiles=list(qs.values())).collect()
     names = summary.columns[: summary.columns.index("devices")]
     data = (
         summary.select(
             _label(names).alias("group"),
             "devices",
-            *(pl.col(f"{metric}_{name}").alias(name) for name in qs),
+            *(pl.col(_p.quantile_column(metric, q)).alias(name) for name, q in qs.items()),
         )
         .filter(pl.col("p50").is_not_null())
         .sort(["devices", "group"], descending=[True, False])
@@ -402,7 +348,7 @@ def distribution_chart(
     box = alt.Chart().mark_bar(size=14).encode(x=alt.X("p25:Q", title=title), x2="p75:Q")
     median = (
         alt.Chart()
-        .mark_tick(color=_INK, thickness=2, size=14)
+        .mark_tick(color=_COLORS.ink, thickness=2, size=14)
         .encode(x=alt.X("p50:Q", title=title))
     )
     subtitle = ["Each device's latest record · box p25–p75, line p5–p95, tick median"]
@@ -458,7 +404,7 @@ def adoption_chart(frame: Frame, every: str | timedelta = "1h", *, top: int = 8)
      ('2026-11-18T14:00:00Z', '2025.9.558.0', 0.5)]
     """
     func = "adoption_chart"
-    lf = _lazy(frame, func)
+    lf = _checks.lazy(frame, func)
     top = _positive(top, "top", func)
     timeline = health.timeline(lf, every, by="version", metrics=["cpu_pct"], quantiles=[]).collect()
     versions = (
@@ -559,10 +505,12 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
     [('FRA', 'Frankfurt', 2, 'ok'), ('SIN', 'Singapore', 1, 'critical')]
     """
     func = "colo_map"
-    lf = _lazy(frame, func)
-    table = dataset.colos() if colos is None else colos
+    lf = _checks.lazy(frame, func)
+    table = _places.colos() if colos is None else colos
     if not isinstance(table, pl.DataFrame):
-        raise ConfigError(f"{func}(): colos must be a polars DataFrame, got {type(table).__name__}")
+        raise ConfigError(
+            f"{func}(): colos must be a polars DataFrame, got {_checks.type_name(table)}"
+        )
     missing = [c for c in ("iata", "latitude", "longitude") if c not in table.columns]
     if missing:
         raise ConfigError(
@@ -590,7 +538,7 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
             "longitude",
             "devices",
             "connected_share",
-            *(f"{m}_p90" for m in metrics),
+            *(_p.quantile_column(m, 0.9) for m in metrics),
             "health",
         )
         .sort(["devices", "colo"], descending=[True, False])
@@ -601,9 +549,11 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
         subtitle.append(f"{unplaced} colo(s) without coordinates not shown")
     world = (
         alt.Chart(
-            alt.InlineData(values=_world(), format={"type": "topojson", "feature": "countries"})
+            alt.InlineData(
+                values=_places.world(), format={"type": "topojson", "feature": "countries"}
+            )
         )
-        .mark_geoshape(fill=_LAND, stroke="white", strokeWidth=0.5)
+        .mark_geoshape(fill=_COLORS.land, stroke="white", strokeWidth=0.5)
         .encode(tooltip=[alt.Tooltip("properties.name:N", title="Country")])
     )
     points = (
@@ -617,8 +567,8 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
                 "health:N",
                 title="Health",
                 scale=alt.Scale(
-                    domain=list(health.GRADES),
-                    range=[_GRADE_COLORS[g] for g in health.GRADES],
+                    domain=list(_p.GRADES),
+                    range=[_p.GRADE_COLORS[g] for g in _p.GRADES],
                 ),
             ),
             order=alt.Order("devices:Q", sort="descending"),
@@ -628,11 +578,14 @@ def colo_map(frame: Frame, *, colos: pl.DataFrame | None = None) -> alt.LayerCha
                 alt.Tooltip("country:N", title="Country"),
                 alt.Tooltip("devices:Q", title="Devices", format=",d"),
                 alt.Tooltip("connected_share:Q", title="Connected", format=".1%"),
-                alt.Tooltip("estimated_loss_pct_p90:Q", title="Loss p90 (%)", format=",.2f"),
-                alt.Tooltip(
-                    "handshake_latency_ms_p90:Q", title="Handshake latency p90 (ms)", format=",.0f"
+                *(
+                    alt.Tooltip(
+                        f"{_p.quantile_column(m, 0.9)}:Q",
+                        title=f"{_p.METRICS[m].label} p90 ({_p.METRICS[m].unit})",
+                        format=",.1f",
+                    )
+                    for m in metrics
                 ),
-                alt.Tooltip("cpu_pct_p90:Q", title="CPU p90 (%)", format=",.1f"),
                 alt.Tooltip("health:N", title="Health"),
             ],
         )
@@ -682,8 +635,11 @@ def timeline_chart(
     Returns
     -------
     altair.LayerChart
-        The incident band (when given, one row of data) under the lines (one row per bucket
-        and group).
+        The incident band (when given, one row of data), then a step line and a rule per
+        bucket over one shared data set (one row per bucket and group, with its ``timestamp``
+        and ``end``). Each bucket's value is drawn as a rule from the bucket's start to its
+        end, so it spans its interval as the incident band does; the step line's risers join
+        consecutive buckets and it breaks where buckets are missing (``run``).
 
     Examples
     --------
@@ -701,18 +657,19 @@ def timeline_chart(
     ... )
     >>> spec = chart.to_dict()
     >>> [layer["mark"]["type"] for layer in spec["layer"]]
-    ['rect', 'line']
-    >>> spec["layer"][1]["encoding"]["y"]["title"]
+    ['rect', 'line', 'rule']
+    >>> spec["layer"][2]["encoding"]["y"]["title"]
     'Handshake latency (ms)'
-    >>> [(row["timestamp"], row["value"]) for row in charts.chart_data(spec, 1)]
-    [('2026-11-18T12:00:00Z', 25.0), ('2026-11-18T13:00:00Z', 100.0)]
+    >>> [(row["timestamp"], row["end"], row["value"]) for row in charts.chart_data(spec, 2)]
+    [('2026-11-18T12:00:00Z', '2026-11-18T13:00:00Z', 25.0),
+     ('2026-11-18T13:00:00Z', '2026-11-18T14:00:00Z', 100.0)]
     """
     func = "timeline_chart"
-    lf = _lazy(frame, func)
-    what = _group_name(by)
+    lf = _checks.lazy(frame, func)
+    what = _group_name(by, lf, func)
     top = _positive(top, "top", func)
     window = None if incident is None else _window(incident, func)
-    if metric in _COUNTS:
+    if isinstance(metric, str) and metric in _COUNTS:
         label, unit = _COUNTS[metric]
         stat = None
         timeline = health.timeline(lf, every, by, metrics=["cpu_pct"], quantiles=[]).collect()
@@ -722,50 +679,64 @@ def timeline_chart(
             else pl.col(metric).cast(pl.Float64)
         )
     else:
-        label, unit = _metric(metric, func)
+        label, unit = _metric(metric, func, extra=list(_COUNTS))
         stat = _stat(quantile, func)
         timeline = health.timeline(lf, every, by, metrics=[metric], quantiles=[quantile]).collect()
-        value = pl.col(f"{metric}_p{quantile * 100:g}")
+        value = pl.col(_p.quantile_column(metric, quantile))
     names = timeline.columns[1 : timeline.columns.index("devices")]
     data = timeline.select(
-        "timestamp", _label(names).alias("group"), value.alias("value"), "devices"
+        "timestamp", _end(every), _label(names).alias("group"), value.alias("value"), "devices"
     ).filter(pl.col("value").is_not_null())
     groups = _top_groups(data, top)
     total_groups = data["group"].n_unique()
-    data = data.join(groups, on="group", how="semi")
+    # a run: buckets that follow each other without a gap; the step line never bridges a gap
+    previous_end = pl.col("end").shift(1).over("group")
+    gap = (pl.col("timestamp") != previous_end).fill_null(True).cast(pl.UInt32)
+    data = (
+        data.join(groups, on="group", how="semi")
+        .sort("group", "timestamp")
+        .with_columns(gap.cum_sum().over("group").alias("run"))
+    )
     axis = f"{label} ({unit})"
     subtitle = [
         (f"{stat} per {_every(every)} bucket" if stat else f"Per {_every(every)} bucket")
         + (f", per {what}" if what else "")
+        + ", each drawn across its bucket"
     ]
     if what and total_groups > groups.height:
         subtitle.append(f"{groups.height} of {total_groups} {_plural(what)}, most devices first")
     tooltip = [
         _time_tooltip("timestamp", "Bucket start (UTC)"),
+        _time_tooltip("end", "Bucket end (UTC)"),
         *([alt.Tooltip("group:N", title=_cap(what))] if what else []),
         alt.Tooltip("value:Q", title=f"{axis}, {stat.lower()}" if stat else axis, format=",.2f"),
         alt.Tooltip("devices:Q", title="Devices reporting", format=",d"),
     ]
-    line = (
-        alt.Chart(_data(data, func))
-        .mark_line(point=True)
-        .encode(
-            x=_time_x(),
-            y=alt.Y("value:Q", title=axis),
-            tooltip=tooltip,
-        )
+    y = alt.Y("value:Q", title=axis)
+    # each bucket's value spans its interval: a horizontal rule from its start to its end,
+    # joined to the next bucket of the same run by the risers of a step line
+    x = _time_x()
+    steps = (
+        alt.Chart()
+        .mark_line(interpolate="step-after", strokeWidth=1.25)
+        .encode(x=x, y=y, detail=alt.Detail("run", type="ordinal"))
+    )
+    spans = (
+        alt.Chart().mark_rule(strokeWidth=2.5).encode(x=x, x2=alt.X2("end"), y=y, tooltip=tooltip)
     )
     if what:
-        line = line.encode(
-            color=alt.Color(
-                "group:N",
-                title=_cap(what),
-                sort=alt.EncodingSortField("devices", op="sum", order="descending"),
-            )
+        color = alt.Color(
+            "group:N",
+            title=_cap(what),
+            sort=alt.EncodingSortField("devices", op="sum", order="descending"),
         )
-        line = _legend_pick(line, "group")
-    line = _time_zoom(line)
-    layers: list[alt.Chart] = [line]
+        steps, spans = steps.encode(color=color), spans.encode(color=color)
+        steps = _legend_pick(steps, "group")
+        spans = spans.encode(
+            opacity=alt.OpacityValue(value=0.15, condition={"param": "legend", "value": 1.0})
+        )
+    steps = _time_zoom(steps)
+    layers: list[alt.Chart] = [steps, spans]
     if window is not None:
         start, end = window
         subtitle.append(f"Shaded: incident {start:{_TIME}} to {end:{_TIME}} UTC")
@@ -775,7 +746,7 @@ def timeline_chart(
         )
         shade = (
             alt.Chart(_data(band, func))
-            .mark_rect(color=_BAD, opacity=0.12)
+            .mark_rect(color=_COLORS.bad, opacity=0.12)
             .encode(
                 x=_time_x("start"),
                 x2="end:T",
@@ -787,7 +758,9 @@ def timeline_chart(
         )
         layers.insert(0, shade)
     title = f"{label}{_by(what)}" if stat is None else f"{label} over time{_by(what)}"
-    chart = alt.LayerChart(layer=layers).properties(title=_title(title, subtitle), width=640)
+    chart = alt.LayerChart(layer=layers, data=_data(data, func)).properties(
+        title=_title(title, subtitle), width=640
+    )
     return _themed(chart)
 
 
@@ -846,8 +819,8 @@ def heatmap_chart(
      ('LHR', '2026-11-18T13:00:00Z', 0.2)]
     """
     func = "heatmap_chart"
-    lf = _lazy(frame, func)
-    what = _group_name(by)
+    lf = _checks.lazy(frame, func)
+    what = _group_name(by, lf, func)
     label, unit = _metric(metric, func)
     stat = _stat(quantile, func)
     top = _positive(top, "top", func)
@@ -859,7 +832,7 @@ def heatmap_chart(
         "timestamp",
         _end(every),
         _label(names).alias("group"),
-        pl.col(f"{metric}_p{quantile * 100:g}").alias("value"),
+        pl.col(_p.quantile_column(metric, quantile)).alias("value"),
         "devices",
     ).filter(pl.col("value").is_not_null())
     groups = _top_groups(data, top)
@@ -881,7 +854,7 @@ def heatmap_chart(
             color=alt.Color(
                 "value:Q",
                 title=axis,
-                scale=alt.Scale(scheme="orangered", reverse=metric in _LOW_IS_BAD),
+                scale=alt.Scale(scheme="orangered", reverse=_p.METRICS[metric].low_is_bad),
             ),
             tooltip=[
                 alt.Tooltip("group:N", title=_cap(what)),
@@ -896,7 +869,13 @@ def heatmap_chart(
     return _themed(chart)
 
 
-def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> alt.Chart:
+def top_apps_chart(
+    frame: Frame,
+    metric: health.AppMetric = "cpu_pct",
+    n: int = 10,
+    *,
+    by: health.AppMetric | None = None,
+) -> alt.Chart:
     """Chart the apps that use the most CPU or RAM across the fleet.
 
     From :func:`dexkit.health.top_apps` (each device's latest record). A bar is the app's load
@@ -908,10 +887,12 @@ def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10)
     frame
         Device records (``DataFrame`` or ``LazyFrame``) with ``cpu_pct_by_app`` or
         ``ram_used_pct_by_app``.
-    by
-        ``"cpu"`` or ``"ram"``.
+    metric
+        ``"cpu_pct"`` (or ``"cpu"``) or ``"ram_used_pct"`` (or ``"ram"``).
     n
         How many apps to show.
+    by
+        Deprecated spelling of ``metric``; it still works, with a ``DeprecationWarning``.
 
     Returns
     -------
@@ -930,27 +911,28 @@ def top_apps_chart(frame: Frame, by: Literal["cpu", "ram"] = "cpu", n: int = 10)
     ...         [{"cpu_pct": 10.0, "name": "zoom"}],
     ...     ],
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
-    >>> spec = charts.top_apps_chart(frame, "cpu", n=5).to_dict()
+    >>> spec = charts.top_apps_chart(frame, "cpu_pct", n=5).to_dict()
     >>> spec["mark"]["type"], spec["encoding"]["x"]["title"]
     ('bar', 'CPU per device, fleet average (%)')
     >>> [(row["app"], row["fleet_avg"]) for row in charts.chart_data(spec)]
     [('zoom', 20.0), ('slack', 2.5)]
     """
     func = "top_apps_chart"
-    lf = _lazy(frame, func)
-    if by not in ("cpu", "ram"):
-        raise ConfigError(f"{func}(): by must be 'cpu' or 'ram', got {by!r}")
+    lf = _checks.lazy(frame, func)
+    chosen = _checks.renamed(func, "by", "metric", by, metric, "cpu_pct")
+    if chosen not in health.APP_METRICS:
+        raise _checks.unknown(func, "metric", chosen, list(health.APP_METRICS))
+    field = health.APP_METRICS[chosen]
     n = _positive(n, "n", func)
-    field = "cpu_pct" if by == "cpu" else "ram_used_pct"
-    label = "CPU" if by == "cpu" else "RAM"
-    apps = health.top_apps(lf, by=by, n=n).collect()
+    label = "CPU" if field == "cpu_pct" else "RAM"
+    apps = health.top_apps(lf, chosen, n=n).collect()
     data = apps.select(
         "app",
         "devices",
         "device_share",
         (pl.col(f"{field}_sum") * pl.col("device_share") / pl.col("devices")).alias("fleet_avg"),
         pl.col(f"{field}_mean").alias("mean"),
-        pl.col(f"{field}_p90").alias("p90"),
+        pl.col(_p.quantile_column(field, 0.9)).alias("p90"),
         pl.col(f"{field}_max").alias("max"),
     ).with_row_index("rank")
     chart: alt.Chart = (
@@ -1012,8 +994,8 @@ def compare_chart(result: Frame, *, n: int = 20) -> alt.Chart:
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
     >>> result = health.compare_windows(
     ...     frame,
-    ...     baseline=("2026-11-18 10:00", "2026-11-18 13:00"),
-    ...     incident=("2026-11-18 13:00", "2026-11-18 15:00"),
+    ...     baseline=("2026-11-18 11:00", "2026-11-18 12:00"),
+    ...     incident=("2026-11-18 14:00", "2026-11-18 15:00"),
     ...     metrics=["estimated_loss_pct"],
     ... )
     >>> spec = charts.compare_chart(result).to_dict()
@@ -1023,7 +1005,7 @@ def compare_chart(result: Frame, *, n: int = 20) -> alt.Chart:
     [('FRA · Estimated loss', 1.0, 5.0)]
     """
     func = "compare_chart"
-    lf = _lazy(result, func)
+    lf = _checks.lazy(result, func)
     n = _positive(n, "n", func)
     frame = lf.collect()
     needed = ["metric", "baseline_n", "incident_n", "baseline", "incident", "change", "effect"]
@@ -1264,24 +1246,16 @@ def _themed(chart: _C) -> _C:
     return themed
 
 
-def _lazy(frame: object, func: str) -> pl.LazyFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    raise ConfigError(f"{func}() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}")
-
-
 def _positive(value: int, name: str, func: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{func}(): {name} must be a positive integer, got {value!r}")
     return value
 
 
-def _metric(name: str, func: str) -> tuple[str, str]:
-    if name not in METRICS:
-        raise ConfigError(f"{func}(): metric must be one of {', '.join(METRICS)}; got {name!r}")
-    return METRICS[name]
+def _metric(name: str, func: str, extra: Sequence[str] = ()) -> tuple[str, str]:
+    if name in METRICS:
+        return METRICS[name]
+    raise _checks.unknown(func, "metric", name, [*METRICS, *extra])
 
 
 def _stat(quantile: float, func: str) -> str:
@@ -1289,7 +1263,7 @@ def _stat(quantile: float, func: str) -> str:
         raise ConfigError(f"{func}(): quantile must be a number between 0 and 1, got {quantile!r}")
     if not 0.0 <= quantile <= 1.0:
         raise ConfigError(f"{func}(): quantile must lie between 0 and 1, got {quantile!r}")
-    return "Median" if quantile == 0.5 else f"p{quantile * 100:g}"
+    return "Median" if quantile == 0.5 else _p.quantile_suffix(quantile)
 
 
 def _label(names: Sequence[str]) -> pl.Expr:
@@ -1305,12 +1279,25 @@ def _label(names: Sequence[str]) -> pl.Expr:
     return pl.when(label == "").then(None).otherwise(label).fill_null(_NONE)
 
 
-def _group_name(by: str | None) -> str:
+def _group_name(by: str | None, lf: pl.LazyFrame | None = None, func: str = "") -> str:
+    """How a group is named in titles; with ``lf``, an unknown group is an error naming
+    ``func`` and the closest columns."""
     if by is None:
         return ""
     if not isinstance(by, str):
         raise ConfigError(f"by must be a column name such as 'colo', or None; got {by!r}")
-    return _GROUPS.get(by, by.replace("_", " "))
+    if lf is not None:
+        schema = lf.collect_schema()
+        if by not in schema and by not in health.DERIVED_GROUPS:
+            raise _checks.unknown(
+                func,
+                "group",
+                by,
+                [*schema, *health.DERIVED_GROUPS],
+                hint=f"the frame has no column {by!r}; group by a column name, 'isp', 'asn' or "
+                "'country'",
+            )
+    return _p.GROUPS.get(by, by.replace("_", " "))
 
 
 def _cap(text: str) -> str:
@@ -1338,7 +1325,7 @@ def _end(every: str | timedelta) -> pl.Expr:
 
 
 def _status_rank() -> pl.Expr:
-    ranks = {status: i for i, status in enumerate(_STATUS_COLORS)}
+    ranks = {status: i for i, status in enumerate(_p.STATUS_COLORS)}
     return (
         pl.col("status")
         .replace_strict(ranks, default=len(ranks), return_dtype=pl.UInt32)
@@ -1351,7 +1338,7 @@ def _ordered(data: pl.DataFrame, column: str, rank: str) -> list[str]:
 
 
 def _colors(domain: Sequence[str], known: dict[str, str]) -> list[str]:
-    others = [c for c in _PALETTE if c not in known.values()]
+    others = [c for c in _p.CATEGORY if c not in known.values()]
     out: list[str] = []
     for value in domain:
         if value in known:
@@ -1431,14 +1418,3 @@ def _values(frame: pl.DataFrame, func: str) -> list[dict[str, Any]]:
 
 def _data(frame: pl.DataFrame, func: str) -> alt.InlineData:
     return alt.InlineData(values=_values(frame, func))
-
-
-@lru_cache(maxsize=1)
-def _world_text() -> str:
-    return resources.files("dexkit").joinpath("data", "countries-110m.json").read_text("utf-8")
-
-
-def _world() -> dict[str, Any]:
-    """The world's countries (Natural Earth 1:110m, TopoJSON), a new dict on every call."""
-    world: dict[str, Any] = json.loads(_world_text())
-    return world

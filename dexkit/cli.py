@@ -40,7 +40,7 @@ def _offsets(argv: Sequence[str]) -> list[str]:
 
 
 def _version() -> str:
-    from dexkit import __version__
+    from dexkit._version import __version__
 
     return __version__
 

@@ -38,19 +38,18 @@ a time per dataset: two concurrent writers to the same partition can lose each o
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
+from dexkit._places import colos
 from dexkit.errors import ConfigError
 from dexkit.schema import SCHEMA
 
@@ -371,46 +370,4 @@ def scan_dataset(
         hive_schema=PARTITIONS,
         schema=columns,
         missing_columns="insert",
-    )
-
-
-def colos() -> pl.DataFrame:
-    """Return Cloudflare's colos (data centers) with their city, country and coordinates.
-
-    Read from ``dexkit/data/colos.csv``, shipped with the package; its header names the sources.
-    Coordinates are those of the airport the IATA code names (null for the few colos whose code
-    is no airport's).
-
-    Returns
-    -------
-    polars.DataFrame
-        ``iata`` (String, the colo code of the device records), ``city``, ``country`` (ISO
-        3166-1 alpha-2), ``latitude`` and ``longitude`` (Float64), ``icao`` (the airport whose
-        coordinates were used).
-
-    Examples
-    --------
-    >>> from dexkit.dataset import colos
-    >>> colos().filter(iata="FRA").select("iata", "city", "country")
-    shape: (1, 3)
-    ┌──────┬───────────┬─────────┐
-    │ iata ┆ city      ┆ country │
-    │ ---  ┆ ---       ┆ ---     │
-    │ str  ┆ str       ┆ str     │
-    ╞══════╪═══════════╪═════════╡
-    │ FRA  ┆ Frankfurt ┆ DE      │
-    └──────┴───────────┴─────────┘
-    """
-    data = resources.files("dexkit").joinpath("data", "colos.csv").read_bytes()
-    return pl.read_csv(
-        io.BytesIO(data),
-        comment_prefix="#",
-        schema={
-            "iata": pl.String,
-            "city": pl.String,
-            "country": pl.String,
-            "latitude": pl.Float64,
-            "longitude": pl.Float64,
-            "icao": pl.String,
-        },
     )

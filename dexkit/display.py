@@ -31,15 +31,14 @@ True
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from dexkit import _checks
+from dexkit._presentation import GRADE_STYLE, METRICS, axis_title, table
 from dexkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -47,23 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Table", "show"]
 
-#: Column labels of the metrics, with units.
-METRIC_LABELS = {
-    "cpu_pct": "CPU (%)",
-    "ram_used_pct": "RAM used (%)",
-    "disk_usage_pct": "Disk used (%)",
-    "handshake_latency_ms": "Handshake latency (ms)",
-    "estimated_loss_pct": "Estimated loss (%)",
-    "wifi_strength_dbm": "Wi-Fi signal (dBm)",
-    "battery_pct": "Battery (%)",
-}
-
-# Background and text colour of each health grade (text contrast >= 4.5:1 on each background).
-_GRADE_STYLE = {
-    "ok": "background:#2e7d43;color:#ffffff",
-    "degraded": "background:#f4c542;color:#1f2937",
-    "critical": "background:#b3261e;color:#ffffff",
-}
+#: Column labels of the metrics, with units (from the one vocabulary of dexkit's presentation).
+METRIC_LABELS: dict[str, str] = {name: axis_title(name) for name in METRICS}
 
 _TEMPLATE = """\
 <div class="dexkit-table" style="overflow-x:auto;max-width:100%;margin:4px 0 8px">
@@ -137,7 +121,7 @@ class Table:
     def __post_init__(self) -> None:
         if not isinstance(self.frame, pl.DataFrame):
             raise ConfigError(
-                f"Table takes a polars DataFrame, got {type(self.frame).__name__} "
+                f"Table takes a polars DataFrame, got {_checks.type_name(self.frame)} "
                 "(dexkit.show() collects a LazyFrame for you)"
             )
         if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int):
@@ -158,11 +142,11 @@ class Table:
             rows = f"first {shown:,} of {rows}"
         footer = f"{rows} · {width} column{'s' if width != 1 else ''}"
         return _template().render(
-            t=_table("", self.frame.head(shown)),
+            t=table("", self.frame.head(shown)),
             title=None if self.title is None else str.__str__(self.title),
             caption=None if self.caption is None else str.__str__(self.caption),
             footer=footer,
-            grade_style=_GRADE_STYLE,
+            grade_style=GRADE_STYLE,
         )
 
     def _repr_html_(self) -> str:
@@ -211,132 +195,12 @@ def show(
     >>> "Health by platform" in table.to_html()
     True
     """
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
-    if not isinstance(frame, pl.DataFrame):
-        raise ConfigError(
-            f"show() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-        )
+    frame = _checks.lazy(frame, "show").collect() if not isinstance(frame, pl.DataFrame) else frame
     if title is not None and not isinstance(title, str):
-        raise ConfigError(f"show(): title must be a string, got {type(title).__name__}")
+        raise ConfigError(f"show(): title must be a string, got {_checks.type_name(title)}")
     if caption is not None and not isinstance(caption, str):
-        raise ConfigError(f"show(): caption must be a string, got {type(caption).__name__}")
+        raise ConfigError(f"show(): caption must be a string, got {_checks.type_name(caption)}")
     return Table(frame, title, caption, max_rows)
-
-
-# --------------------------------------------------------------------------------------------
-# Cells (shared with dexkit.report)
-
-
-def _stamp(value: object) -> str:
-    if isinstance(value, datetime):
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return "n/a" if value is None else str(value)
-
-
-def _span(value: timedelta) -> str:
-    """``2d 1h 59m 46s``; under a second, milliseconds (``750ms``)."""
-    sign = "-" if value < timedelta() else ""
-    rest = abs(value)
-    if rest < timedelta(seconds=1):
-        return f"{sign}{rest // timedelta(milliseconds=1)}ms"
-    seconds = int(rest.total_seconds())
-    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "m")]
-    text = " ".join(f"{n}{unit}" for n, unit in [*parts, (seconds % 60, "s")] if n)
-    return sign + text
-
-
-def _number(value: float, name: str) -> str:
-    if value != value:  # NaN
-        return ""
-    signed = name in ("change", "effect") or name.endswith("_change")
-    if value in (float("inf"), float("-inf")):
-        return ("-" if value < 0 else "+" if signed else "") + "\u221e"
-    if name == "rel_change" or name.endswith("_rel_change"):
-        return f"{value:+z,.1%}"
-    if name.endswith("_share_change"):
-        return f"{value * 100:+z,.1f} pp"
-    if name == "share" or name.endswith("_share"):
-        return f"{value:z,.1%}"
-    if abs(value) >= 1e15:
-        return f"{value:{'+' if signed else ''}.3e}"
-    return f"{value:{'+' if signed else ''}z,.2f}"
-
-
-def _cell(value: object, name: str) -> str:
-    """A value as text for a table cell (a plain ``str``: escaped later by the template)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return _number(float(value), name) if value.is_finite() else str(value)
-    if isinstance(value, float):
-        return _number(value, name)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, datetime):
-        return _stamp(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return _span(value)
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, list):
-        return ", ".join(
-            f"[{_cell(v, name)}]" if isinstance(v, list) else (_cell(v, name) or "\u2013")
-            for v in value
-        )
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
-    # str.__str__ makes a plain str of any subclass, so a value that claims to be markup
-    # (``__html__``) is escaped like any other
-    return str.__str__(str(value))
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return _stamp(value)
-    if isinstance(value, timedelta):
-        return _span(value)
-    return str(value)
-
-
-def _header(name: str) -> str:
-    for metric, label in METRIC_LABELS.items():
-        if name.startswith(metric + "_"):
-            return f"{label} {name.removeprefix(metric + '_').replace('_', ' ')}"
-    if name in METRIC_LABELS:
-        return METRIC_LABELS[name]
-    return name.replace("_", " ")
-
-
-def _is_grade(name: str, dtype: pl.DataType) -> bool:
-    from dexkit.health import GRADES
-
-    if isinstance(dtype, pl.Enum):
-        return tuple(dtype.categories.to_list()) == tuple(GRADES)
-    return name == "health" and (dtype == pl.String or isinstance(dtype, pl.Categorical))
-
-
-def _table(name: str, frame: pl.DataFrame, caption: str = "") -> dict[str, Any]:
-    """A small result frame as header and row strings (escaped later by the template)."""
-    columns = frame.columns
-    dtypes = [frame.schema[c] for c in columns]
-    rows = [
-        [_cell(value, column) for value, column in zip(row, columns, strict=True)]
-        for row in frame.rows()
-    ]
-    return {
-        "name": name,
-        "caption": caption,
-        "columns": [_header(c) for c in columns],
-        "numeric": [d.is_numeric() or isinstance(d, pl.Duration) for d in dtypes],
-        "grade": [_is_grade(c, d) for c, d in zip(columns, dtypes, strict=True)],
-        "rows": rows,
-    }
 
 
 @lru_cache(maxsize=1)

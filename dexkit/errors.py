@@ -24,7 +24,8 @@ message ever contains a credential.
     DexkitWarning (UserWarning)
     ├── UnknownFieldsWarning              records carry fields dexkit's schema does not know (kept)
     ├── CoercionWarning                   lenient loading turned wrong-typed values into nulls
-    └── IncompleteChunksWarning           a page store's interrupted chunks were left out
+    ├── IncompleteChunksWarning           a page store's interrupted chunks were left out
+    └── PartialWindowWarning              the records cover a time window only in part
 
 Text that comes from servers or data (Cloudflare's messages, field names, file names) goes
 through :func:`printable` before it reaches an error message or a warning, so that no escape
@@ -50,6 +51,7 @@ __all__ = [
     "IncompleteChunksWarning",
     "NotFoundError",
     "PageError",
+    "PartialWindowWarning",
     "QueryError",
     "RateLimitError",
     "RecordError",
@@ -286,3 +288,8 @@ class CoercionWarning(DexkitWarning):
 
 class IncompleteChunksWarning(DexkitWarning):
     """Reading a page store left out chunks whose fetch did not finish (see ``incomplete=``)."""
+
+
+class PartialWindowWarning(DexkitWarning):
+    """A time window (a baseline or an incident) that the records cover only in part; the
+    message gives the covered fraction and the span of the records."""

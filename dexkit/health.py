@@ -37,30 +37,40 @@ Conventions
   IP). They read the ``isp_ipv4`` struct, falling back to ``isp_ipv6`` (or to the flat columns
   ``isp_ipv4_asn``… of :func:`dexkit.frames.flatten`). Results are sorted by the group columns,
   nulls last, unless a function says otherwise.
-- Empty frames give empty results with the same columns.
+- Empty frames give empty results with the same columns, except in :func:`compare_windows`:
+  a window that holds no records is a :class:`~dexkit.ConfigError` (naming the window and the
+  span the records cover), and one the records cover only in part gives a
+  :class:`~dexkit.PartialWindowWarning` with the covered fraction.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import timedelta
-from typing import ClassVar, Literal, TypeAlias, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
 
+from dexkit import _checks
+from dexkit import _presentation as _p
 from dexkit._time import TimeLike, duration, polars_every
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 
 __all__ = [
+    "APP_METRICS",
     "COMPARE_METRICS",
+    "DERIVED_GROUPS",
     "GRADES",
     "METRICS",
     "QUANTILES",
     "TIMELINE_METRICS",
+    "AppMetric",
     "Grading",
     "Rules",
     "compare_windows",
@@ -89,16 +99,12 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 By: TypeAlias = "str | pl.Expr | Sequence[str | pl.Expr] | None"
 #: A point in time: a ``datetime`` (naive means UTC), a ``date`` or an ISO 8601 string.
 
-#: The numeric health metrics of a device record, in the order :func:`summarize` reports them.
-METRICS: tuple[str, ...] = (
-    "cpu_pct",
-    "ram_used_pct",
-    "disk_usage_pct",
-    "handshake_latency_ms",
-    "estimated_loss_pct",
-    "wifi_strength_dbm",
-    "battery_pct",
-)
+#: The numeric health metrics of a device record, in the order :func:`summarize` reports them
+#: (their labels and units: :data:`dexkit.charts.METRICS`; one vocabulary, in
+#: ``dexkit._presentation``).
+METRICS: tuple[str, ...] = tuple(_p.METRICS)
+#: Group names that work although no column has them (read from the ISP IP structs).
+DERIVED_GROUPS: tuple[str, ...] = ("isp", "asn", "country")
 #: The quantiles :func:`summarize` and :func:`timeline` report by default.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 #: The metrics :func:`timeline` reports by default.
@@ -113,7 +119,7 @@ COMPARE_METRICS: tuple[str, ...] = (
 )
 #: Health grades, best first; the ``health`` column is a ``pl.Enum`` of these, so it sorts by
 #: severity.
-GRADES: tuple[str, ...] = ("ok", "degraded", "critical")
+GRADES: tuple[str, ...] = _p.GRADES
 _GRADE = pl.Enum(list(GRADES))
 
 _ROW = "__dexkit_row"
@@ -154,12 +160,6 @@ def metric(name: str) -> pl.Expr:
     return value.alias(name)
 
 
-def _quantile_name(q: float) -> str:
-    if not 0.0 <= q <= 1.0:
-        raise ConfigError(f"quantiles must lie between 0 and 1, got {q!r}")
-    return f"p{q * 100:g}"
-
-
 def quantiles(name: str, qs: Sequence[float] = QUANTILES) -> list[pl.Expr]:
     """Return aggregation expressions for quantiles of a metric.
 
@@ -195,7 +195,7 @@ def quantiles(name: str, qs: Sequence[float] = QUANTILES) -> list[pl.Expr]:
 
 def _quantiles(value: pl.Expr, name: str, qs: Sequence[float]) -> list[pl.Expr]:
     return [
-        value.quantile(q, interpolation="linear").alias(f"{name}_{_quantile_name(q)}") for q in qs
+        value.quantile(q, interpolation="linear").alias(_p.quantile_column(name, q)) for q in qs
     ]
 
 
@@ -417,6 +417,31 @@ def _over(expr: pl.Expr, by: str | Sequence[str] | None) -> pl.Expr:
 # Rules and grading
 
 
+_T = TypeVar("_T")
+
+
+def _strict(what: str) -> Callable[[type[_T]], type[_T]]:
+    """Make a dataclass refuse an unknown keyword with a :class:`ConfigError` naming the
+    closest fields (instead of Python's bare ``TypeError``)."""
+
+    def decorate(cls: type[_T]) -> type[_T]:
+        init = cls.__init__
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+        @functools.wraps(init)
+        def __init__(self: object, *args: Any, **kwargs: Any) -> None:
+            for key in kwargs:
+                if key not in names:
+                    raise _checks.unknown(cls.__name__, what, key, names)
+            init(self, *args, **kwargs)
+
+        setattr(cls, "__init__", __init__)  # noqa: B010
+        return cls
+
+    return decorate
+
+
+@_strict("signal")
 @dataclass(frozen=True)
 class Grading:
     """Thresholds of the health grade that :func:`summarize` gives each group.
@@ -562,9 +587,10 @@ def _from_sorted(name: str, q: float) -> pl.Expr:
 
 
 def _quantile_columns(names: Sequence[str], qs: Sequence[float]) -> list[pl.Expr]:
-    return [_from_sorted(n, q).alias(f"{n}_{_quantile_name(q)}") for n in names for q in qs]
+    return [_from_sorted(n, q).alias(_p.quantile_column(n, q)) for n in names for q in qs]
 
 
+@_strict("rule")
 @dataclass(frozen=True)
 class Rules:
     """Thresholds that make a device unhealthy in :func:`unhealthy`.
@@ -602,7 +628,7 @@ class Rules:
     battery_pct: float | None = 10.0
     status: tuple[str, ...] | None = ("disconnected",)
 
-    _BELOW: ClassVar[frozenset[str]] = frozenset({"wifi_strength_dbm", "battery_pct"})
+    _BELOW: ClassVar[frozenset[str]] = frozenset(n for n, m in _p.METRICS.items() if m.low_is_bad)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -677,14 +703,6 @@ class Rules:
 # Plumbing
 
 
-def _lazy(frame: pl.DataFrame | pl.LazyFrame, func: str) -> pl.LazyFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    raise ConfigError(f"{func}() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}")
-
-
 def _finish(frame: FrameT, result: pl.LazyFrame) -> FrameT:
     if isinstance(frame, pl.DataFrame):
         return result.collect()
@@ -725,13 +743,8 @@ def _metric(schema: pl.Schema | None, name: str, func: str | None = None) -> pl.
     return metric(name)
 
 
-def _numeric(schema: pl.Schema, names: Sequence[str], func: str) -> None:
-    """Check up front that the metrics a function reads are numbers (naming the function)."""
-    for name in names:
-        _metric(schema, name, func)
-
-
-def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
+def _metrics(metrics: Sequence[str] | str, func: str, schema: pl.Schema) -> list[str]:
+    """Check the metric names a function reads: known, numeric, at least one, no repeats."""
     if not isinstance(metrics, str | Iterable):
         raise ConfigError(f"{func}(): metrics must be a name or a list of names, got {metrics!r}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -741,7 +754,25 @@ def _metrics(metrics: Sequence[str] | str, func: str) -> list[str]:
         raise ConfigError(f"{func}() needs at least one metric")
     if len(set(names)) != len(names):
         raise ConfigError(f"{func}(): metrics repeat: {names!r}")
+    for name in names:
+        _known_metric(schema, name, func)
     return names
+
+
+def _known_metric(schema: pl.Schema, name: str, func: str) -> None:
+    """A metric is one of :data:`METRICS` (missing from the frame: all missing) or a numeric
+    column of the frame; any other name is a :class:`ConfigError` with the closest names."""
+    if name in METRICS or name in schema:
+        _metric(schema, name, func)  # raises for a column that is not numeric
+        return
+    numeric = [c for c, dtype in schema.items() if dtype.is_numeric()]
+    raise _checks.unknown(
+        func,
+        "metric",
+        name,
+        [*METRICS, *numeric],
+        hint=f"metrics: {', '.join(METRICS)}, or a numeric column of the frame",
+    )
 
 
 def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
@@ -759,7 +790,7 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
             keys.append(item)
         elif not isinstance(item, str):
             raise ConfigError(
-                f"{func}(): by takes column names or expressions, got {type(item).__name__}"
+                f"{func}(): by takes column names or expressions, got {_checks.type_name(item)}"
             )
         elif item in schema:
             keys.append(pl.col(item))
@@ -770,9 +801,13 @@ def _keys(by: By, schema: pl.Schema, func: str) -> list[pl.Expr]:
         elif item == "country":
             keys.append(country(schema))
         else:
-            raise ConfigError(
-                f"{func}(): cannot group by {item!r}: the frame has no such column "
-                "(use a column name, 'isp', 'asn', 'country' or a polars expression)"
+            raise _checks.unknown(
+                func,
+                "group",
+                item,
+                [*schema, *DERIVED_GROUPS],
+                hint=f"the frame has no column {item!r}; group by a column name, 'isp', 'asn', "
+                "'country' or a polars expression",
             )
     names = [k.meta.output_name() for k in keys]
     if len(set(names)) != len(names):
@@ -862,7 +897,7 @@ def latest(frame: FrameT) -> FrameT:
     │ b         ┆ 2026-03-01 09:30:00 UTC ┆ connected │
     └───────────┴─────────────────────────┴───────────┘
     """
-    lf = _lazy(frame, "latest")
+    lf = _checks.lazy(frame, "latest")
     _require(lf.collect_schema(), ["device_id", "timestamp"], "latest")
     return _finish(frame, _latest(lf, sort=True))
 
@@ -933,11 +968,10 @@ def summarize(
     │ LHR  ┆ 2       ┆ 1         ┆ 50.0        ┆ 50.0        ┆ critical │
     └──────┴─────────┴───────────┴─────────────┴─────────────┴──────────┘
     """
-    lf = _lazy(frame, "summarize")
+    lf = _checks.lazy(frame, "summarize")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "summarize")
-    names: list[str] = _metrics(metrics, "summarize")
-    _numeric(schema, names, "summarize")
+    names: list[str] = _metrics(metrics, "summarize", schema)
     keys: list[pl.Expr] = _keys(by, schema, "summarize")
     grading = Grading() if grading is None else grading
     if not isinstance(grading, Grading):
@@ -998,7 +1032,7 @@ def status_counts(frame: FrameT, by: By = None) -> FrameT:
     │ paused    ┆ 1       ┆ 0.333333 │
     └───────────┴─────────┴──────────┘
     """
-    lf = _lazy(frame, "status_counts")
+    lf = _checks.lazy(frame, "status_counts")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "status_counts")
     keys: list[pl.Expr] = _keys(by, schema, "status_counts")
@@ -1070,7 +1104,7 @@ def version_drift(frame: FrameT) -> FrameT:
     │ windows  ┆ 2024.8.5  ┆ 1       ┆ 0.25  ┆ 2024.10.0 ┆ 2      │
     └──────────┴───────────┴─────────┴───────┴───────────┴────────┘
     """
-    lf = _lazy(frame, "version_drift")
+    lf = _checks.lazy(frame, "version_drift")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "platform", "version"], "version_drift")
     key = "__dexkit_version_key"
@@ -1139,7 +1173,7 @@ def stale(
     │ a         ┆ 2026-02-27 08:00:00 UTC ┆ 2d 2h        │
     └───────────┴─────────────────────────┴──────────────┘
     """
-    lf = _lazy(frame, "stale")
+    lf = _checks.lazy(frame, "stale")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "stale")
     limit = _duration(older_than, "older_than")
@@ -1187,12 +1221,16 @@ def unhealthy(frame: FrameT, rules: Rules | None = None) -> FrameT:
     >>> health.unhealthy(frame).select("device_id", "broken").rows()
     [('a', ['cpu_pct', 'wifi_strength_dbm']), ('b', ['cpu_pct', 'status'])]
     """
-    lf = _lazy(frame, "unhealthy")
+    lf = _checks.lazy(frame, "unhealthy")
     schema: pl.Schema = lf.collect_schema()
     rules = Rules() if rules is None else rules
     if not isinstance(rules, Rules):
-        raise ConfigError(f"unhealthy(): rules must be a dexkit.Rules, got {type(rules).__name__}")
-    _numeric(schema, [n for n in rules.describe() if n != "status"], "unhealthy")
+        raise ConfigError(
+            f"unhealthy(): rules must be a dexkit.Rules, got {_checks.type_name(rules)}"
+        )
+    for name in rules.describe():
+        if name != "status":
+            _metric(schema, name, "unhealthy")  # raises for a column that is not numeric
     flags: dict[str, pl.Expr] = rules.flags(schema)
     _require(
         schema, ["device_id", "timestamp", *(["status"] if "status" in flags else [])], "unhealthy"
@@ -1218,10 +1256,23 @@ def unhealthy(frame: FrameT, rules: Rules | None = None) -> FrameT:
     return _finish(frame, result)
 
 
-_APPS = {"cpu": ("cpu_pct_by_app", "cpu_pct"), "ram": ("ram_used_pct_by_app", "ram_used_pct")}
+_APPS = {
+    "cpu_pct": ("cpu_pct_by_app", "cpu_pct"),
+    "ram_used_pct": ("ram_used_pct_by_app", "ram_used_pct"),
+}
+#: What :func:`top_apps` accepts for ``metric``, and the metric each one means.
+APP_METRICS: dict[str, str] = {
+    "cpu_pct": "cpu_pct",
+    "ram_used_pct": "ram_used_pct",
+    "cpu": "cpu_pct",
+    "ram": "ram_used_pct",
+}
+AppMetric: TypeAlias = Literal["cpu_pct", "ram_used_pct", "cpu", "ram"]
 
 
-def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> FrameT:
+def top_apps(
+    frame: FrameT, metric: AppMetric = "cpu_pct", n: int = 10, *, by: AppMetric | None = None
+) -> FrameT:
     """Return the apps that use the most CPU or RAM across the fleet.
 
     Reads ``cpu_pct_by_app`` (or ``ram_used_pct_by_app``) of each device's latest record. An
@@ -1231,10 +1282,13 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
     ----------
     frame
         Device records (``DataFrame`` or ``LazyFrame``).
-    by
-        ``"cpu"`` or ``"ram"``.
+    metric
+        ``"cpu_pct"`` (or ``"cpu"``) or ``"ram_used_pct"`` (or ``"ram"``).
     n
         How many apps to return.
+    by
+        Deprecated spelling of ``metric`` (``by`` groups everywhere else); it still works, with
+        a ``DeprecationWarning``.
 
     Returns
     -------
@@ -1268,14 +1322,15 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
     │ slack ┆ 1       ┆ 0.333333     ┆ 5.0         │
     └───────┴─────────┴──────────────┴─────────────┘
     """
-    lf = _lazy(frame, "top_apps")
+    lf = _checks.lazy(frame, "top_apps")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "top_apps")
-    if by not in _APPS:
-        raise ConfigError(f"top_apps(): by must be 'cpu' or 'ram', got {by!r}")
+    chosen = _checks.renamed("top_apps", "by", "metric", by, metric, "cpu_pct")
+    if not isinstance(chosen, str) or chosen not in APP_METRICS:
+        raise _checks.unknown("top_apps", "metric", chosen, list(APP_METRICS))
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"top_apps(): n must be a positive integer, got {n!r}")
-    column, field = _APPS[by]
+    column, field = _APPS[APP_METRICS[chosen]]
     lat = _latest(lf)
     fleet = lat.select(pl.len().alias("__dexkit_fleet"))
     apps = schema.get(column)
@@ -1312,7 +1367,7 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
             pl.len().alias("devices"),
             value.sum().alias(f"{field}_sum"),
             value.mean().alias(f"{field}_mean"),
-            value.quantile(0.9, interpolation="linear").alias(f"{field}_p90"),
+            value.quantile(0.9, interpolation="linear").alias(_p.quantile_column(field, 0.9)),
             value.max().alias(f"{field}_max"),
         )
         .join(fleet, how="cross")
@@ -1323,7 +1378,7 @@ def top_apps(frame: FrameT, by: Literal["cpu", "ram"] = "cpu", n: int = 10) -> F
             "device_share",
             f"{field}_sum",
             f"{field}_mean",
-            f"{field}_p90",
+            _p.quantile_column(field, 0.9),
             f"{field}_max",
         )
         .sort([f"{field}_sum", "app"], descending=[True, False], nulls_last=True)
@@ -1375,15 +1430,14 @@ def outliers(frame: FrameT, metric: str, by: By = None, *, threshold: float = 3.
     │ e         ┆ 180.0                ┆ 22.0   ┆ 1.0 ┆ 106.571 │
     └───────────┴──────────────────────┴────────┴─────┴─────────┘
     """
-    lf = _lazy(frame, "outliers")
+    lf = _checks.lazy(frame, "outliers")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp"], "outliers")
     if not isinstance(metric, str):
         raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
+    _known_metric(schema, metric, "outliers")
     if not _number(threshold) or threshold < 0:
         raise ConfigError(f"outliers(): threshold must be a number, 0 or more, got {threshold!r}")
-    if not isinstance(metric, str):
-        raise ConfigError(f"outliers(): metric must be a column name, got {metric!r}")
     keys: list[pl.Expr] = _keys(by, schema, "outliers")
     names: list[str] = _names(keys)
     value = _metric(schema, metric, "outliers")
@@ -1455,7 +1509,7 @@ def hotspots(
     │ colo      ┆ FRA ┆ 2       ┆ ok       │
     └───────────┴─────┴─────────┴──────────┘
     """
-    lf = _lazy(frame, "hotspots")
+    lf = _checks.lazy(frame, "hotspots")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "hotspots")
     if isinstance(dimensions, str):
@@ -1481,7 +1535,10 @@ def hotspots(
         "devices",
         "connected",
         share,
-        *(p90.alias(f"{name}_p90") for p90, name in zip(p90s, _GRADED, strict=True)),
+        *(
+            p90.alias(_p.quantile_column(name, 0.9))
+            for p90, name in zip(p90s, _GRADED, strict=True)
+        ),
         grading._grade(share, *p90s),
     ]
     parts: list[pl.LazyFrame] = []
@@ -1569,12 +1626,11 @@ def timeline(
     │ 2026-03-01 10:00:00 UTC ┆ 2       ┆ 1         ┆ 4.0                    │
     └─────────────────────────┴─────────┴───────────┴────────────────────────┘
     """
-    lf = _lazy(frame, "timeline")
+    lf = _checks.lazy(frame, "timeline")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["device_id", "timestamp", "status"], "timeline")
     every = polars_every(every, "timeline(): every", calendar=True)
-    names: list[str] = _metrics(metrics, "timeline")
-    _numeric(schema, names, "timeline")
+    names: list[str] = _metrics(metrics, "timeline", schema)
     keys: list[pl.Expr] = _keys(by, schema, "timeline")
     aggs = [
         pl.col("device_id").n_unique().alias("devices"),
@@ -1641,6 +1697,19 @@ def compare_windows(
 
         Sorted by ``|effect|``, largest first (nulls last), then group and metric.
 
+    Raises
+    ------
+    ConfigError
+        A window that holds no records (its numbers would all be blank), naming the window and
+        the span of the records; an unknown metric or group.
+
+    Warns
+    -----
+    PartialWindowWarning
+        A window the records cover only in part (it starts before the first record's hour or
+        ends after the last one's), with the covered fraction: its numbers describe that part.
+        The check reads the ``timestamp`` column once, also for a ``LazyFrame``.
+
     See Also
     --------
     dexkit.show : a readable view of the result in a notebook (signed changes, percentages).
@@ -1658,8 +1727,8 @@ def compare_windows(
     ... }).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
     >>> health.compare_windows(
     ...     frame,
-    ...     baseline=("2026-03-01 07:00", "2026-03-01 09:00"),
-    ...     incident=("2026-03-01 09:00", "2026-03-01 11:00"),
+    ...     baseline=("2026-03-01 08:00", "2026-03-01 09:00"),
+    ...     incident=("2026-03-01 10:00", "2026-03-01 11:00"),
     ...     metrics=["estimated_loss_pct", "cpu_pct"],
     ... ).drop("baseline_n", "incident_n")
     shape: (2, 7)
@@ -1672,7 +1741,7 @@ def compare_windows(
     │ FRA  ┆ cpu_pct            ┆ 30.0     ┆ 30.0     ┆ 0.0    ┆ 0.0        ┆ 0.0      │
     └──────┴────────────────────┴──────────┴──────────┴────────┴────────────┴──────────┘
     """
-    lf = _lazy(frame, "compare_windows")
+    lf = _checks.lazy(frame, "compare_windows")
     schema: pl.Schema = lf.collect_schema()
     _require(schema, ["timestamp"], "compare_windows")
     windows = {
@@ -1683,10 +1752,12 @@ def compare_windows(
         raise ConfigError(
             f"compare_windows(): statistic must be 'median' or 'mean', got {statistic!r}"
         )
-    names: list[str] = _metrics(metrics, "compare_windows")
+    names: list[str] = _metrics(metrics, "compare_windows", schema)
     keys: list[pl.Expr] = _keys(by, schema, "compare_windows")
     groups: list[str] = _names(keys) or [_ALL]
-    lf = _utc(lf, schema).with_columns(*keys, pl.lit(0).alias(_ALL))
+    lf = _utc(lf, schema)
+    _check_windows(lf, windows, "compare_windows")
+    lf = lf.with_columns(*keys, pl.lit(0).alias(_ALL))
     stats: list[pl.LazyFrame] = []
     for window, (start, end) in windows.items():
         aggs: list[pl.Expr] = []
@@ -1746,6 +1817,51 @@ def compare_windows(
     if not keys:
         result = result.drop(_ALL)
     return _finish(frame, result)
+
+
+def _check_windows(
+    lf: pl.LazyFrame, windows: dict[str, tuple[datetime, datetime]], func: str
+) -> None:
+    """Raise for a window that holds no records; warn for one the records cover only in part.
+
+    One pass over the ``timestamp`` column. A record stands for the hour it falls in (hourly
+    records are stamped at their hour's start), so the records cover the hours from the first
+    one's to the last one's, inclusive.
+    """
+    ts = pl.col("timestamp")
+    found = lf.select(
+        ts.min().alias("first"),
+        ts.max().alias("last"),
+        *(((ts >= a) & (ts < b)).sum().alias(name) for name, (a, b) in windows.items()),
+    ).collect()
+    first, last = found["first"].item(), found["last"].item()
+    if first is None or last is None:
+        span = "the frame holds no records"
+    else:
+        span = f"the records span {_stamp(first)} to {_stamp(last)}"
+    for name, (start, end) in windows.items():
+        if not found[name].item():
+            raise ConfigError(
+                f"{func}(): the {name} window, {_stamp(start)} to {_stamp(end)}, holds no "
+                f"records; {span}: choose a {name} window inside it"
+            )
+    hour = timedelta(hours=1)
+    covered_from = first.replace(minute=0, second=0, microsecond=0)
+    covered_to = last.replace(minute=0, second=0, microsecond=0) + hour
+    for name, (start, end) in windows.items():
+        overlap = min(end, covered_to) - max(start, covered_from)
+        fraction = max(overlap, timedelta()) / (end - start)
+        if fraction < 1:
+            warnings.warn(
+                f"{func}(): the records cover only {fraction:.1%} of the {name} window, "
+                f"{_stamp(start)} to {_stamp(end)} ({span}); its numbers describe that part",
+                PartialWindowWarning,
+                stacklevel=3,
+            )
+
+
+def _stamp(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC"
 
 
 def _cohen_d(i: int) -> pl.Expr:

@@ -24,7 +24,10 @@ Windows
 -------
 ``incident`` and ``baseline`` are ``(start, end)`` pairs of datetimes (naive means UTC), dates
 or ISO 8601 strings. Given only ``incident``, the baseline is the window of the same length
-that ends where the incident starts.
+that ends where the incident starts. A window that holds no records is a
+:class:`~dexkit.ConfigError` naming it and the span of the records (before any other work); one
+the records cover only in part gives a :class:`~dexkit.PartialWindowWarning` and a line in the
+report's incident section, with the covered fraction.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import html
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,10 +49,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 
+from dexkit import _checks, _presentation
 from dexkit._time import TimeLike
 from dexkit._time import window as _window
-from dexkit.display import _GRADE_STYLE, _stamp, _table
-from dexkit.errors import ConfigError, DexkitError
+from dexkit._version import __version__
+from dexkit.errors import ConfigError, DexkitError, PartialWindowWarning
 
 if TYPE_CHECKING:
     import jinja2
@@ -255,10 +260,7 @@ def build_report(
     from dexkit import charts, health
     from dexkit.redaction import redact as redact_frame
 
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise ConfigError(
-            f"build_report() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-        )
+    frame = frame if isinstance(frame, pl.DataFrame) else _checks.lazy(frame, "build_report")
     if not isinstance(title, str):
         raise ConfigError(f"build_report(): title must be a string, got {title!r}")
     data = frame.collect(engine="streaming") if isinstance(frame, pl.LazyFrame) else frame
@@ -268,6 +270,11 @@ def build_report(
     if data.height == 0:
         raise ConfigError("build_report(): there are no records to report on")
     windows = _windows(incident, baseline)
+    compared: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    window_notes: list[str] = []
+    if windows is not None:
+        # before redaction: an empty window is an error before any work is done
+        compared, window_notes = _compare(data, windows, default_baseline=baseline is None)
     if redact:
         data = redact_frame(data, key=key)
     generated = datetime.now(UTC).replace(microsecond=0)
@@ -303,18 +310,18 @@ def build_report(
         except DexkitError as exc:
             notes.append(f"{name}: not computed ({exc})")
             return
-        tables.append(_table(name, result, caption))
+        tables.append(_presentation.table(name, result, caption))
 
     comparison: list[dict[str, Any]] = []
-    if windows is not None:
-        base, inc = windows
-        by_colo = health.compare_windows(data, base, inc, by="colo")
-        by_version = health.compare_windows(data, base, inc, by=["platform", "version"])
+    if compared is not None:
+        by_colo, by_version = compared
         both = _merge_compare(by_colo, by_version)
         chart("What moved", lambda: charts.compare_chart(both, n=15))
-        comparison.append(_table("Biggest changes by colo", by_colo.head(_TABLE_ROWS)))
+        comparison.append(_presentation.table("Biggest changes by colo", by_colo.head(_TABLE_ROWS)))
         comparison.append(
-            _table("Biggest changes by platform and version", by_version.head(_TABLE_ROWS))
+            _presentation.table(
+                "Biggest changes by platform and version", by_version.head(_TABLE_ROWS)
+            )
         )
     chart(
         "Estimated loss over time",
@@ -325,7 +332,7 @@ def build_report(
     chart("Loss per colo and hour", lambda: charts.heatmap_chart(data, "estimated_loss_pct"))
     chart("Device status by colo", lambda: charts.status_chart(data, by="colo", top=20))
     chart("Colos on the map", lambda: charts.colo_map(data))
-    chart("Top apps by CPU", lambda: charts.top_apps_chart(data, "cpu"))
+    chart("Top apps by CPU", lambda: charts.top_apps_chart(data, "cpu_pct"))
 
     table("Hotspots", lambda: health.hotspots(data).head(_TABLE_ROWS), "worst first")
     table(
@@ -337,21 +344,21 @@ def build_report(
         "Client versions",
         lambda: health.version_drift(data).sort("devices", descending=True).head(_TABLE_ROWS),
     )
-    table("Top apps by CPU", lambda: health.top_apps(data, "cpu", n=10))
+    table("Top apps by CPU", lambda: health.top_apps(data, "cpu_pct", n=10))
 
     facts: dict[str, Any] = {
-        "dexkit version": _version(),
+        "dexkit version": __version__,
         "generated at": generated.isoformat(),
-        "records from": _stamp(first),
-        "records to": _stamp(last),
+        "records from": _presentation.stamp(first),
+        "records to": _presentation.stamp(last),
         "records": f"{data.height:,}",
         "devices": f"{fleet['devices']:,}",
     }
     if "source" in data.columns:
         facts["sources"] = ", ".join(sorted(str(s) for s in data["source"].unique().drop_nulls()))
     if windows is not None:
-        facts["baseline window"] = " to ".join(_stamp(t) for t in windows[0])
-        facts["incident window"] = " to ".join(_stamp(t) for t in windows[1])
+        facts["baseline window"] = " to ".join(_presentation.stamp(t) for t in windows[0])
+        facts["incident window"] = " to ".join(_presentation.stamp(t) for t in windows[1])
     facts["redaction"] = (
         "device names, emails, SSIDs, registration ids, IP addresses and postal codes are "
         "keyed pseudonyms "
@@ -370,17 +377,19 @@ def build_report(
             None
             if windows is None
             else {
-                "baseline": " to ".join(_stamp(t) for t in windows[0]),
-                "incident": " to ".join(_stamp(t) for t in windows[1]),
+                "baseline": " to ".join(_presentation.stamp(t) for t in windows[0]),
+                "incident": " to ".join(_presentation.stamp(t) for t in windows[1]),
             }
         ),
         comparison=comparison,
+        window_notes=window_notes,
         charts=blocks,
         tables=tables,
         notes=notes,
         provenance=facts,
         redacted=redact,
-        grade_style=_GRADE_STYLE,
+        grade_style=_presentation.GRADE_STYLE,
+        palette=_presentation.PALETTE,
         bundle=_markup(_bundle()),
         boot=_markup(_BOOT),
         csp=_csp(_bundle(), _BOOT),
@@ -451,6 +460,44 @@ def _windows(
                 "it: pass baseline=(start, end)"
             ) from None
     return _window(baseline, "baseline"), inc
+
+
+def _compare(
+    data: pl.DataFrame,
+    windows: tuple[tuple[datetime, datetime], tuple[datetime, datetime]],
+    *,
+    default_baseline: bool,
+) -> tuple[tuple[pl.DataFrame, pl.DataFrame], list[str]]:
+    """The two comparisons of the incident section, and what the records do not cover.
+
+    An empty window raises (with a hint when the baseline was the default); a partly covered
+    one is warned about once and noted in the report.
+    """
+    from dexkit import health
+
+    base, inc = windows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PartialWindowWarning)
+        try:
+            by_colo = health.compare_windows(data, base, inc, by="colo")
+        except ConfigError as exc:
+            if default_baseline and "the baseline window" in str(exc):
+                raise ConfigError(
+                    f"{exc} (the baseline defaults to the same length just before the incident: "
+                    "pass baseline=(start, end), on the command line --baseline START END)"
+                ) from exc
+            raise
+        by_version = health.compare_windows(data, base, inc, by=["platform", "version"])
+    notes: list[str] = []
+    for record in caught:
+        if not issubclass(record.category, PartialWindowWarning):
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+            continue
+        text = str(record.message).removeprefix("compare_windows(): ")
+        if text not in notes:
+            notes.append(text)
+            warnings.warn(f"build_report(): {text}", PartialWindowWarning, stacklevel=3)
+    return (by_colo, by_version), notes
 
 
 def _merge_compare(*results: pl.DataFrame) -> pl.DataFrame:
@@ -558,9 +605,3 @@ def _template() -> jinja2.Template:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     return env.from_string(text)
-
-
-def _version() -> str:
-    from dexkit import __version__
-
-    return __version__

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import polars as pl
 
-from dexkit import health
+from dexkit import _checks, health
+from dexkit import _presentation as _p
 from dexkit._time import duration, polars_every
 from dexkit.errors import ConfigError
 
@@ -178,12 +179,8 @@ class Explorer:
         group: str = "colo",
         metric: str = "handshake_latency_ms",
     ) -> None:
-        if isinstance(frame, pl.LazyFrame):
-            frame = frame.collect()
         if not isinstance(frame, pl.DataFrame):
-            raise ConfigError(
-                f"explore() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-            )
+            frame = _checks.lazy(frame, "explore").collect()
         lacking = [c for c in ("device_id", "timestamp", "status") if c not in frame.columns]
         if lacking:
             raise ConfigError(f"explore(): the frame lacks the column(s) {', '.join(lacking)}")
@@ -249,16 +246,12 @@ class Explorer:
                 values[name] = _utc(value, name)
             elif name in FILTERS:
                 chosen = (value,) if isinstance(value, str) else tuple(value or ())
-                unknown = [v for v in chosen if v not in self.options[name]]
-                if unknown:
-                    raise ConfigError(
-                        f"explore(): no record has {name} {', '.join(map(repr, unknown))}"
-                    )
+                for v in chosen:
+                    if v not in self.options[name]:
+                        raise _checks.unknown("explore", name, v, self.options[name])
                 values[name] = chosen
             else:
-                raise ConfigError(
-                    f"explore(): unknown filter {name!r}; use start, end or {', '.join(FILTERS)}"
-                )
+                raise _checks.unknown("explore", "filter", name, ["start", "end", *FILTERS])
         self.filters = replace(self.filters, **values)
         if self.device is not None and self.device not in self.filtered()["device_id"]:
             self.device = None
@@ -437,7 +430,7 @@ class Explorer:
                 pl.col(self.group).cast(pl.String),
                 "devices",
                 "connected_share",
-                *(f"{m}_p90" for m in _TABLE_METRICS),
+                *(_p.quantile_column(m, 0.9) for m in _TABLE_METRICS),
                 "health",
             ).sort(
                 ["health", "devices", self.group],
@@ -721,7 +714,7 @@ def explore(frame: pl.DataFrame | pl.LazyFrame, **options: Any) -> Explorer:
 
 def _check(value: str, allowed: Sequence[str], what: str) -> str:
     if value not in allowed:
-        raise ConfigError(f"explore(): {what} must be one of {', '.join(allowed)}; got {value!r}")
+        raise _checks.unknown("explore", what, value, allowed)
     return value
 
 

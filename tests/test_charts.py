@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from dexkit import charts, health
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
 
 T0 = datetime(2026, 11, 18, 10, tzinfo=UTC)
@@ -168,6 +168,8 @@ def check(chart: alt.TopLevelMixin, mark_types: list[str]) -> dict[str, Any]:
     units = marks(spec)
     assert [mark_type(u) for u in units] == mark_types
     for unit in units:
+        if isinstance(unit["mark"], dict) and unit["mark"].get("interpolate") == "step-after":
+            continue  # a step line's risers: the rules of its buckets carry the tooltips
         assert "tooltip" in unit.get("encoding", {}), mark_type(unit)
     assert spec["config"]["range"] == charts.theme()["range"]
     assert spec["config"]["font"] == charts.theme()["font"]
@@ -318,8 +320,8 @@ def test_colo_map_custom_table(small: pl.DataFrame) -> None:
 
 def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
     chart = charts.timeline_chart(small, "estimated_loss_pct", incident=INCIDENT, quantile=0.9)
-    spec = check(chart, mark_types=["rect", "line"])
-    shade, line = spec["layer"]
+    spec = check(chart, mark_types=["rect", "line", "rule"])
+    shade, line, spans = spec["layer"]
     assert enc(spec, "x", 0)["field"] == "start"
     assert enc(spec, "x2", 0) == {"field": "end"}
     assert charts.chart_data(spec, 0) == [
@@ -329,6 +331,7 @@ def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
     assert enc(spec, "y", 1)["title"] == "Estimated loss (%)"
     assert enc(spec, "x", 1)["title"] == "Time (UTC)"
     assert "color" not in line["encoding"]
+    assert "color" not in spans["encoding"]
     rows = charts.chart_data(spec, 1)
     expected = health.timeline(small, "1h", metrics=["estimated_loss_pct"], quantiles=[0.9])
     assert len(rows) == expected.height == 7
@@ -339,12 +342,70 @@ def test_timeline_chart_with_incident(small: pl.DataFrame) -> None:
 
 def test_timeline_chart_without_incident_by_group(small: pl.DataFrame) -> None:
     chart = charts.timeline_chart(small, "handshake_latency_ms", by="colo", top=2, every="2h")
-    spec = check(chart, mark_types=["line"])
-    assert enc(spec, "color", 0)["field"] == "group"
+    spec = check(chart, mark_types=["line", "rule"])
+    assert enc(spec, "color", 0)["field"] == enc(spec, "color", 1)["field"] == "group"
     rows = charts.chart_data(spec, 0)
     assert {r["group"] for r in rows} == {"FRA", "LHR"}  # the two colos with most devices
     assert len(rows) == 2 * 4  # buckets 10:00, 12:00, 14:00, 16:00
     assert "2 of 3 colos, most devices first" in spec["title"]["subtitle"]
+
+
+def steps(rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """What a step-after line of these rows draws: (from, to, value) per horizontal segment,
+    a segment ending where the next row of its run starts (the last one at its bucket's end)."""
+    drawn = []
+    for i, row in enumerate(rows):
+        following = rows[i + 1] if i + 1 < len(rows) else None
+        same_run = following is not None and (following["group"], following["run"]) == (
+            row["group"],
+            row["run"],
+        )
+        drawn.append((row["timestamp"], following["timestamp"] if same_run else row["end"],
+                      row["value"]))  # fmt: skip
+    return drawn
+
+
+def test_timeline_buckets_span_their_interval_like_the_incident_band(
+    small: pl.DataFrame,
+) -> None:
+    # FRA's loss is elevated in the 13:00 and 14:00 buckets only: the incident, 13:00 to 15:00
+    fra = small.filter(colo="FRA")
+    spec = charts.timeline_chart(fra, "estimated_loss_pct", incident=INCIDENT).to_dict()
+    _shade, line, spans = spec["layer"]
+    band = charts.chart_data(spec, 0)[0]
+    assert line["mark"]["interpolate"] == "step-after"
+    assert enc(spec, "x2", 2) == {"field": "end"}  # each rule runs from its start to its end
+    rows = charts.chart_data(spec, 2)
+    baseline = min(r["value"] for r in rows)
+    elevated = [(r["timestamp"], r["end"]) for r in rows if r["value"] > baseline + 2]
+    assert elevated == [
+        ("2026-11-18T13:00:00Z", "2026-11-18T14:00:00Z"),
+        ("2026-11-18T14:00:00Z", "2026-11-18T15:00:00Z"),
+    ]
+    assert (elevated[0][0], elevated[-1][1]) == (band["start"], band["end"])
+    # the step line draws the same: the elevated stretch is exactly the band
+    drawn = [(a, b) for a, b, value in steps(rows) if value > baseline + 2]
+    assert (drawn[0][0], drawn[-1][1]) == (band["start"], band["end"])
+    assert spans["encoding"]["tooltip"][1]["title"] == "Bucket end (UTC)"
+
+
+def test_timeline_steps_break_at_missing_buckets(small: pl.DataFrame) -> None:
+    gappy = small.filter(pl.col("timestamp").dt.hour() != 12)  # no 12:00 bucket
+    spec = charts.timeline_chart(gappy, "cpu_pct", by="colo", every="1h").to_dict()
+    assert spec["layer"][0]["encoding"]["detail"]["field"] == "run"
+    rows = [r for r in charts.chart_data(spec, 0) if r["group"] == "FRA"]
+    runs = {r["timestamp"][11:16]: r["run"] for r in rows}
+    assert runs["11:00"] == runs["10:00"] != runs["13:00"] == runs["16:00"]
+    drawn = steps(rows)
+    # nothing is drawn over 12:00: the 11:00 bucket ends at 12:00, the next starts at 13:00
+    assert ("2026-11-18T11:00:00Z", "2026-11-18T12:00:00Z") in [(a, b) for a, b, _ in drawn]
+    assert not [a for a, b, _ in drawn if a < "2026-11-18T13:00:00Z" < b]
+    # every = 2h: a bucket spans two hours
+    two = charts.chart_data(charts.timeline_chart(small, "cpu_pct", every="2h"), 1)
+    assert [(r["timestamp"][11:16], r["end"][11:16]) for r in two][:2] == [
+        ("10:00", "12:00"),
+        ("12:00", "14:00"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -383,11 +444,11 @@ def test_heatmap_chart(small: pl.DataFrame) -> None:
 
 
 def test_top_apps_chart(small: pl.DataFrame) -> None:
-    spec = check(charts.top_apps_chart(small, "cpu", n=5), mark_types=["bar"])
+    spec = check(charts.top_apps_chart(small, "cpu_pct", n=5), mark_types=["bar"])
     assert enc(spec, "x")["title"] == "CPU per device, fleet average (%)"
     assert enc(spec, "y")["field"] == "app"
     rows = charts.chart_data(spec)
-    apps = health.top_apps(small, "cpu", n=5)
+    apps = health.top_apps(small, "cpu_pct", n=5)
     assert [r["app"] for r in rows] == apps["app"].to_list() == ["zoom", "chrome"]
     # zoom: 5..10 % on each of the six devices → 7.5 % on the average device
     assert rows[0]["fleet_avg"] == pytest.approx(7.5)
@@ -458,6 +519,10 @@ def test_lazy_and_eager_frames_give_the_same_chart(small: pl.DataFrame, name: st
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_empty_frames_give_empty_valid_charts(name: str) -> None:
+    if name == "compare":  # empty windows are an error, not an empty chart
+        with pytest.raises(ConfigError, match="holds no records"):
+            BUILDERS[name](empty_frame())
+        return
     spec = BUILDERS[name](empty_frame()).to_dict()
     assert all_rows(spec) == (1 if name == "timeline" else 0)  # the incident band remains
 
@@ -481,7 +546,11 @@ def test_a_100k_device_fleet_embeds_only_what_is_drawn(
     big: pl.DataFrame, name: str, most: int
 ) -> None:
     assert big["device_id"].n_unique() == 100_000
-    chart = BUILDERS[name](big)
+    if name == "compare":  # the records (10:10 to 13:10) cover half of the incident window
+        with pytest.warns(PartialWindowWarning, match="cover only 50.0% of the incident"):
+            chart = BUILDERS[name](big)
+    else:
+        chart = BUILDERS[name](big)
     started = time.perf_counter()
     spec = chart.to_dict()
     elapsed = time.perf_counter() - started
@@ -591,15 +660,15 @@ def test_import_dexkit_does_not_import_altair() -> None:
         (lambda f: charts.status_chart(f.to_pandas()), "polars DataFrame or LazyFrame"),
         (lambda f: charts.status_chart(f, top=0), "top must be a positive integer"),
         (lambda f: charts.status_chart(f, by=pl.col("colo")), "column name"),  # type: ignore[arg-type]
-        (lambda f: charts.distribution_chart(f, "cpu"), "metric must be one of"),
-        (lambda f: charts.timeline_chart(f, "bogus"), "metric must be one of"),
+        (lambda f: charts.distribution_chart(f, "cpu"), "unknown metric 'cpu'"),
+        (lambda f: charts.timeline_chart(f, "bogus"), "unknown metric 'bogus'"),
         (lambda f: charts.timeline_chart(f, quantile=1.5), "between 0 and 1"),
         (lambda f: charts.timeline_chart(f, incident=("2026-11-18",)), "pair"),  # type: ignore[arg-type]
         (lambda f: charts.timeline_chart(f, incident=("b", "c")), "ISO 8601"),
         (lambda f: charts.timeline_chart(f, incident=INCIDENT[::-1]), "start before"),
         (lambda f: charts.timeline_chart(f, every="hourly"), "every"),
         (lambda f: charts.heatmap_chart(f, by=None), "column name"),  # type: ignore[arg-type]
-        (lambda f: charts.top_apps_chart(f, "disk"), "'cpu' or 'ram'"),  # type: ignore[arg-type]
+        (lambda f: charts.top_apps_chart(f, "disk"), "unknown metric 'disk'"),  # type: ignore[arg-type]
         (lambda f: charts.top_apps_chart(f, n=0), "n must be a positive integer"),
         (lambda f: charts.colo_map(f, colos="colos.csv"), "DataFrame"),  # type: ignore[arg-type]
     ],
@@ -654,3 +723,55 @@ def test_legends_are_clickable(small: pl.DataFrame) -> None:
         assert faded
         assert faded[0]["condition"]["param"] == "legend"
         assert faded[0]["value"] == 0.15
+
+
+@pytest.mark.parametrize(
+    ("func", "call", "name", "closest"),
+    [
+        ("distribution_chart", lambda f: charts.distribution_chart(f, "latency_ms"), "latency_ms",
+         "handshake_latency_ms"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, "loss"), "loss",
+         "estimated_loss_pct"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, "connected_shares"),
+         "connected_shares", "connected_share"),
+        ("heatmap_chart", lambda f: charts.heatmap_chart(f, "handshake_latency"),
+         "handshake_latency", "handshake_latency_ms"),
+        ("top_apps_chart", lambda f: charts.top_apps_chart(f, "ram_pct"), "ram_pct",
+         "ram_used_pct"),
+        ("status_chart", lambda f: charts.status_chart(f, by="colos"), "colos", "colo"),
+        ("distribution_chart", lambda f: charts.distribution_chart(f, by="platfrom"),
+         "platfrom", "platform"),
+        ("timeline_chart", lambda f: charts.timeline_chart(f, by="versions"), "versions",
+         "version"),
+        ("heatmap_chart", lambda f: charts.heatmap_chart(f, by="colos"), "colos", "colo"),
+    ],
+)  # fmt: skip
+def test_unknown_names_name_the_chart_and_the_closest_names(
+    small: pl.DataFrame, func: str, call: Callable[[pl.DataFrame], Any], name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(small)
+    message = str(raised.value)
+    assert message.startswith(f"{func}(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_top_apps_chart_by_is_deprecated(small: pl.DataFrame) -> None:
+    expected = charts.chart_data(charts.top_apps_chart(small, "ram_used_pct"))
+    with pytest.warns(DeprecationWarning, match=r"top_apps_chart\(\): by= is deprecated"):
+        assert charts.chart_data(charts.top_apps_chart(small, by="ram")) == expected
+
+
+def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"status_chart\(\) takes .* got pandas\.DataFrame"):
+        charts.status_chart(small.to_pandas())
+
+
+def test_charts_and_health_share_one_notion_of_metrics() -> None:
+    from dexkit import _presentation, display
+
+    assert tuple(charts.METRICS) == health.METRICS == tuple(_presentation.METRICS)
+    for name, (label, unit) in charts.METRICS.items():
+        assert display.METRIC_LABELS[name] == f"{label} ({unit})"
+    assert health.GRADES == _presentation.GRADES

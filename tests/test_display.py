@@ -13,7 +13,10 @@ import polars as pl
 import pytest
 
 import dexkit
-from dexkit.display import Table, _cell, _header, _table, show
+from dexkit._presentation import cell as _cell
+from dexkit._presentation import header as _header
+from dexkit._presentation import table as _table
+from dexkit.display import Table, show
 from dexkit.errors import ConfigError
 from dexkit.health import GRADES
 from tests.browser import ARGS, CHROMIUM
@@ -276,7 +279,7 @@ def test_lazy_frames_are_collected_and_results_compose() -> None:
         (lambda: show(pl.DataFrame(), caption=b"x"), "caption must be a string"),
         (lambda: show(pl.DataFrame(), max_rows=0), "max_rows must be a positive integer"),
         (lambda: show(pl.DataFrame(), max_rows=True), "max_rows must be a positive integer"),
-        (lambda: Table(pl.LazyFrame()), "Table takes a polars DataFrame, got LazyFrame"),
+        (lambda: Table(pl.LazyFrame()), "Table takes a polars DataFrame, got polars.LazyFrame"),
     ],
 )
 def test_bad_arguments(call: Any, message: str) -> None:
@@ -322,5 +325,24 @@ def test_renders_in_chromium_offline_and_inert(tmp_path: Path) -> None:
     assert injected == 0
     assert dialogs == []
     assert requests == [path.as_uri()]
-    assert colour == "rgb(179, 38, 30)"
+    assert colour == "rgb(209, 67, 47)"  # the one red of "critical" (dexkit._presentation)
     assert width > 100
+
+
+def test_critical_is_one_red_everywhere() -> None:
+    from dexkit import charts
+    from dexkit.schema import SCHEMA
+
+    at = datetime(2026, 11, 18, 14, tzinfo=UTC)
+    rows = [
+        {"device_id": d, "timestamp": at, "colo": "FRA", "status": "disconnected"} for d in "abcdef"
+    ]
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    scale = charts.colo_map(frame).to_dict()["layer"][1]["encoding"]["color"]["scale"]
+    red = scale["range"][scale["domain"].index("critical")]
+    summary = dexkit.summarize(frame, by="colo")
+    assert summary["health"].to_list() == ["critical"]
+    assert f"background:{red};" in show(summary).to_html()
+    page = dexkit.build_report(frame).html  # the hotspots table and the colo map
+    assert f'class="grade" style="background:{red};' in page
+    assert f'"range":["#2e7d43","#e0a800","{red}"]' in page

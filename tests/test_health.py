@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from dexkit import health
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -319,7 +320,7 @@ def test_grading_rejects_inconsistent_thresholds(kwargs: dict[str, Any]) -> None
 
 
 def test_summarize_rejects_unknown_groups_and_metrics(fleet: pl.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="cannot group by 'nope'"):
+    with pytest.raises(ConfigError, match=r"summarize\(\): unknown group 'nope'"):
         health.summarize(fleet, by="nope")
     with pytest.raises(ConfigError, match="at least one metric"):
         health.summarize(fleet, metrics=[])
@@ -591,7 +592,8 @@ def test_top_apps_hand_computed() -> None:
     )
     assert_frame_equal(health.top_apps(rows), expected)
     assert health.top_apps(rows, n=1)["app"].to_list() == ["zoom"]
-    ram = health.top_apps(rows, by="ram")
+    ram = health.top_apps(rows, metric="ram_used_pct")
+    assert_frame_equal(health.top_apps(rows, "ram"), ram)
     assert ram.columns[3:] == [
         "ram_used_pct_sum",
         "ram_used_pct_mean",
@@ -599,8 +601,8 @@ def test_top_apps_hand_computed() -> None:
         "ram_used_pct_max",
     ]
     assert ram.rows() == [("chrome", 1, 0.25, 12.5, 12.5, 12.5, 12.5)]
-    with pytest.raises(ConfigError, match="'cpu' or 'ram'"):
-        health.top_apps(rows, by="disk")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"top_apps\(\): unknown metric 'disk'"):
+        health.top_apps(rows, "disk")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="positive"):
         health.top_apps(rows, n=0)
 
@@ -863,6 +865,10 @@ def test_empty_frames_give_empty_results_with_the_same_columns(
     fleet: pl.DataFrame, name: str
 ) -> None:
     call = CALLS[name]
+    if name == "compare_windows":  # an empty window is an error, not an empty table
+        with pytest.raises(ConfigError, match="holds no records; the frame holds no records"):
+            call(empty_frame())
+        return
     empty = call(empty_frame())
     assert empty.height == 0
     assert empty.schema == call(fleet).schema
@@ -941,8 +947,16 @@ def test_timeline_and_compare_invariants(records: pl.DataFrame) -> None:
     )
     # devices move between colos within an hour, so per-colo counts add up to at least the fleet
     assert (true_counts["devices"] >= true_counts["device_id"]).all()
-    compared = health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
-    window = records.filter(pl.col("timestamp") < at(150))
+    ts = pl.col("timestamp")
+    window = records.filter((ts >= T0) & (ts < at(150)))
+    incident = records.filter((ts >= at(150)) & (ts < at(301)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PartialWindowWarning)
+        if window.height == 0 or incident.height == 0:
+            with pytest.raises(ConfigError, match=r"window, .* holds no records"):
+                health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
+            return
+        compared = health.compare_windows(records, (T0, at(150)), (at(150), at(301)), by="colo")
     assert compared.filter(metric="cpu_pct")["baseline_n"].sum() == (
         window.select(health.metric("cpu_pct")).to_series().count()
     )
@@ -1089,3 +1103,124 @@ def test_version_drift_takes_categorical_versions(dtype: Any) -> None:
         .cast({"version": pl.String})
         .equals(expected.select("version", "devices"))
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Unknown names are errors, never empty results or columns of nulls
+
+WINDOWS = ((at(0), at(60)), (at(60), at(120)))
+
+
+@pytest.mark.parametrize(
+    ("func", "call", "name", "closest"),
+    [
+        ("outliers", lambda f: health.outliers(f, "handshake_latency"), "handshake_latency",
+         "handshake_latency_ms"),
+        ("summarize", lambda f: health.summarize(f, metrics=["latency_ms"]), "latency_ms",
+         "handshake_latency_ms"),
+        ("compare_windows", lambda f: health.compare_windows(f, *WINDOWS, metrics=["loss"]),
+         "loss", "estimated_loss_pct"),
+        ("timeline", lambda f: health.timeline(f, metrics=["loss"]), "loss",
+         "estimated_loss_pct"),
+        ("timeline", lambda f: health.timeline(f, metrics=["cpu_pct", "cpu"]), "cpu", "cpu_pct"),
+        ("top_apps", lambda f: health.top_apps(f, "cpu_percent"), "cpu_percent", "cpu_pct"),
+        ("hotspots", lambda f: health.hotspots(f, ["colos"]), "colos", "colo"),
+        ("summarize", lambda f: health.summarize(f, by="platfrom"), "platfrom", "platform"),
+        ("Rules", lambda f: health.unhealthy(f, health.Rules(latency_ms=200.0)),  # type: ignore[call-arg]
+         "latency_ms", "handshake_latency_ms"),
+        ("Grading", lambda f: health.hotspots(f, grading=health.Grading(cpu=(1.0, 2.0))),  # type: ignore[call-arg]
+         "cpu", "cpu_p90"),
+    ],
+)  # fmt: skip
+def test_unknown_names_are_errors_with_the_closest_names(
+    fleet: pl.DataFrame, func: str, call: Any, name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(fleet)
+    message = str(raised.value)
+    assert message.startswith(f"{func}(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_a_known_metric_the_frame_lacks_still_counts_as_missing(fleet: pl.DataFrame) -> None:
+    # a metric of METRICS absent from the frame is data, not a typo: all missing, as documented
+    result = health.summarize(fleet.drop("battery_pct"), metrics=["battery_pct"])
+    assert result["battery_pct_p50"].to_list() == [None]
+    # and a numeric column of the user's own is a metric too
+    own = fleet.with_columns((pl.col("cpu_pct") * 2).alias("cpu_x2"))
+    assert health.summarize(own, metrics=["cpu_x2"])["cpu_x2_p50"].item() is not None
+
+
+def test_top_apps_by_is_a_deprecated_spelling_of_metric(fleet: pl.DataFrame) -> None:
+    expected = health.top_apps(fleet, metric="ram_used_pct")
+    with pytest.warns(DeprecationWarning, match=r"top_apps\(\): by= is deprecated"):
+        assert_frame_equal(health.top_apps(fleet, by="ram"), expected)
+    with pytest.raises(ConfigError, match="give metric= only"):
+        health.top_apps(fleet, metric="ram", by="cpu")
+
+
+def test_type_errors_name_the_qualified_type(fleet: pl.DataFrame) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"summarize\(\) takes a polars DataFrame or LazyFrame, got pandas\.DataFrame",
+    ):
+        health.summarize(fleet.to_pandas())
+    with pytest.raises(ConfigError, match=r"got pyarrow\.Table"):
+        health.timeline(fleet.to_arrow())
+
+
+# --------------------------------------------------------------------------------------------
+# Empty windows are errors, partial ones warnings
+
+
+def hourly(hours: range) -> pl.DataFrame:
+    """Two devices reporting at the start of each hour (as the hourly source does)."""
+    return frame(
+        [
+            {"device_id": d, "timestamp": 60 * h, "colo": "FRA", "status": "connected",
+             "estimated_loss_pct": 1.0 + h}
+            for h in hours
+            for d in ("a", "b")
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_compare_windows_with_an_empty_window_raises_naming_it_and_the_span(lazy: bool) -> None:
+    records = hourly(range(4))  # 09:00 to 12:00 (the 12:00 hour included)
+    data = records.lazy() if lazy else records
+    late = ("2026-03-02T09:00", "2026-03-02T10:00")
+    with pytest.raises(ConfigError) as raised:
+        health.compare_windows(data, (T0, at(60)), late)
+    message = str(raised.value)
+    assert message.startswith("compare_windows(): the incident window, 2026-03-02 09:00 UTC to ")
+    assert "holds no records; the records span 2026-03-01 09:00 UTC to 2026-03-01 12:00 UTC" in (
+        message
+    )
+    early = ("2026-02-28T09:00", "2026-02-28T10:00")
+    with pytest.raises(ConfigError, match="the baseline window, 2026-02-28 09:00 UTC"):
+        health.compare_windows(data, early, (T0, at(60)))
+    # a window inside the span but in a gap of the records holds nothing either
+    gap = hourly(range(0, 6, 4))  # 09:00 and 13:00 only
+    with pytest.raises(ConfigError, match="incident window, 2026-03-01 11:00 UTC"):
+        health.compare_windows(gap, (T0, at(60)), (at(120), at(180)))
+
+
+def test_compare_windows_warns_with_the_covered_fraction() -> None:
+    records = hourly(range(4))  # covers 09:00 to 13:00
+    with pytest.warns(PartialWindowWarning) as caught:
+        result = health.compare_windows(
+            records, (T0, at(120)), (at(180), at(360)), by=None, metrics=["estimated_loss_pct"]
+        )
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("compare_windows(): the records cover only 33.3% of the incident")
+    assert "2026-03-01 12:00 UTC to 2026-03-01 15:00 UTC" in message
+    assert result["incident_n"].to_list() == [2]
+    # whole hours of hourly records cover their windows: no warning (pytest turns one into an
+    # error)
+    health.compare_windows(records, (T0, at(120)), (at(120), at(240)))
+    # a baseline that starts before the records
+    with pytest.warns(PartialWindowWarning, match="cover only 50.0% of the baseline window"):
+        health.compare_windows(records, (at(-120), at(120)), (at(120), at(240)))

@@ -19,6 +19,7 @@ EXPORTED = {
     "IncompleteChunksWarning",
     "NotFoundError",
     "PageError",
+    "PartialWindowWarning",
     "QueryError",
     "RateLimitError",
     "RecordError",

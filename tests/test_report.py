@@ -15,7 +15,7 @@ import pytest
 
 import dexkit
 from dexkit import synth
-from dexkit.errors import ConfigError
+from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.report import Report, build_report, read_input, write_report
 
 HOSTILE = [
@@ -139,7 +139,7 @@ def test_incident_section(hostile_report: Report) -> None:
 
 
 def test_health_grades_are_coloured_in_tables(hostile_report: Report) -> None:
-    from dexkit.display import _GRADE_STYLE
+    from dexkit._presentation import GRADE_STYLE as _GRADE_STYLE
 
     badges = re.findall(r'<span class="grade" style="([^"]*)">([a-z]+)</span>', hostile_report.html)
     assert badges  # the hotspots table has a health column
@@ -280,3 +280,48 @@ def test_partitions_that_disagree_on_a_type_are_one_config_error(tmp_path: Path)
     )
     with pytest.raises(ConfigError, match=r"cannot read the Parquet dataset at .*cpu_pct"):
         read_input(str(tmp_path))
+
+
+def test_an_empty_window_is_an_error_naming_it_and_the_span() -> None:
+    frame = hostile_frame(10)  # records 11:00 to 17:00
+    with pytest.raises(ConfigError) as raised:
+        build_report(frame, incident=("2026-11-19 13:00", "2026-11-19 15:00"))
+    message = str(raised.value)
+    assert "the baseline window, 2026-11-19 11:00 UTC to 2026-11-19 13:00 UTC, holds no" in message
+    assert "the records span 2026-11-18 11:" in message
+    assert "pass baseline=(start, end)" in message  # the default baseline is named as such
+    with pytest.raises(ConfigError, match="the incident window, 2026-11-19 13:00 UTC"):
+        build_report(
+            frame,
+            incident=("2026-11-19 13:00", "2026-11-19 15:00"),
+            baseline=("2026-11-18 12:00", "2026-11-18 13:00"),
+        )
+
+
+def test_a_partly_covered_window_warns_and_says_so_in_the_report(tmp_path: Path) -> None:
+    frame = hostile_frame(10)  # records 11:00 to 17:00 (the 17:00 hour excluded)
+    with pytest.warns(PartialWindowWarning) as caught:
+        out = write_report(
+            frame, tmp_path / "r.html", incident=("2026-11-18 16:00", "2026-11-18 20:00")
+        )
+    assert len(caught) == 1  # once, although two comparisons read the windows
+    message = str(caught[0].message)
+    assert message.startswith("build_report(): the records cover only 25.0% of the incident")
+    page = out.read_text()
+    assert "Partial window: the records cover only 25.0% of the incident window" in page
+    assert "of the baseline window" not in page  # 12:00 to 16:00: covered
+
+
+def test_the_report_reads_the_version_and_vocabulary_from_their_modules() -> None:
+    import tomllib
+
+    from dexkit import _version, report
+
+    root = Path(__file__).resolve().parent.parent
+    build = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["version"]
+    assert build["path"] == "dexkit/_version.py"
+    assert dexkit.__version__ == _version.__version__ == report.__version__
+    source = Path(report.__file__).read_text()
+    # no hidden import of the package root, no private names of dexkit.display
+    assert "from dexkit import __version__" not in source
+    assert "from dexkit.display import" not in source

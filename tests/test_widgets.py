@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import polars as pl
 import pytest
@@ -92,11 +93,11 @@ def test_group_metric_and_device(small: pl.DataFrame) -> None:
 
 def test_bad_input_says_what_to_do(small: pl.DataFrame) -> None:
     ex = Explorer(small)
-    with pytest.raises(ConfigError, match="no record has colo 'XXX'"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown colo 'XXX' \(known: "):
         ex.filter(colo=["XXX"])
-    with pytest.raises(ConfigError, match="unknown filter 'region'"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown filter 'region'"):
         ex.filter(region="eu")
-    with pytest.raises(ConfigError, match="group must be one of"):
+    with pytest.raises(ConfigError, match=r"explore\(\): unknown group 'device_name'"):
         ex.show(group="device_name")
     with pytest.raises(ConfigError, match="lacks the column"):
         Explorer(small.drop("status"))
@@ -279,7 +280,7 @@ def test_device_click_drills_down_with_the_incident_shaded(
     assert ex.device == worst[0]["device_id"]
     assert ui.device.value == ex.device
     spec = ui.boxes["device"].spec
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "line"]  # shaded
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "line", "rule"]  # shaded
     assert charts.chart_data(spec, 0) == [
         {"start": "2026-11-18T13:00:00Z", "end": "2026-11-18T15:00:00Z"}
     ]
@@ -331,3 +332,29 @@ def test_render_chooses(small: pl.DataFrame, monkeypatch: pytest.MonkeyPatch) ->
     finally:
         charts._rendering.clear()
         alt.renderers.enable(active, **options)
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "closest"),
+    [
+        (lambda f: Explorer(f, metric="latency"), "latency", "handshake_latency_ms"),
+        (lambda f: Explorer(f).show(metric="loss"), "loss", "estimated_loss_pct"),
+        (lambda f: Explorer(f, group="colos"), "colos", "colo"),
+        (lambda f: Explorer(f).filter(platfrom="mac"), "platfrom", "platform"),
+        (lambda f: Explorer(f).filter(colo="FRX"), "FRX", "FRA"),
+    ],
+)
+def test_unknown_names_name_the_closest_names(
+    small: pl.DataFrame, call: Any, name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        call(small)
+    message = str(raised.value)
+    assert message.startswith("explore(): unknown ")
+    assert f"{name!r}; did you mean " in message
+    assert repr(closest) in message.split("did you mean", 1)[1]
+
+
+def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"explore\(\) takes .* got pandas\.DataFrame"):
+        explore(small.to_pandas())
