@@ -44,6 +44,7 @@ from dexkit.health import (
     unhealthy,
     version_drift,
 )
+from dexkit.logpush import LogpushSync, read_logpush, scan_logpush, sync_logpush
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
@@ -65,6 +66,7 @@ __all__ = [
     "DexkitWarning",
     "FetchSummary",
     "Grading",
+    "LogpushSync",
     "NotFoundError",
     "PageError",
     "Plan",
@@ -90,14 +92,17 @@ __all__ = [
     "hotspots",
     "latest",
     "outliers",
+    "read_logpush",
     "read_pages",
     "redact",
     "scan_dataset",
+    "scan_logpush",
     "schema",
     "show",
     "stale",
     "status_counts",
     "summarize",
+    "sync_logpush",
     "timeline",
     "top_apps",
     "unhealthy",

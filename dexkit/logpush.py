@@ -48,8 +48,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,6 +169,12 @@ _EXTRAS = {
     "AppFirewallEnabled": "app_firewall_enabled",
     "ExperimentalExtra": "experimental_extra",
 }
+_EXTRA_TYPES: dict[str, pl.DataType] = {
+    "account_id": pl.String(),
+    "device_registration_profile_id": pl.String(),
+    "app_firewall_enabled": pl.Boolean(),
+    "experimental_extra": pl.String(),
+}
 _KNOWN = {*LOGPUSH, "Timestamp", "ExperimentalExtra"}
 _PERCENT = {
     "cpu_pct": "CPUPercentage",
@@ -274,8 +280,13 @@ class _LocalSource(_Source):
             stat = path.stat()
             text = path.as_posix()
             out.append(
-                _Object(text, text, stat.st_size, f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
-                        _folder_day(text))
+                _Object(
+                    text,
+                    text,
+                    stat.st_size,
+                    f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+                    _folder_day(text),
+                )
             )
         return out
 
@@ -306,9 +317,11 @@ class _StoreSource(_Source):
         self.bucket_url = f"{scheme}://{bucket}"
         self.prefix = prefix
         options = {str(k).lower(): v for k, v in (storage_options or {}).items()}
-        self._secrets = [
-            str(v) for k, v in options.items() if _SECRET_OPTIONS.search(k) and v
-        ] + [os.environ[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if os.environ.get(n)]
+        self._secrets = [str(v) for k, v in options.items() if _SECRET_OPTIONS.search(k) and v] + [
+            os.environ[n]
+            for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+            if os.environ.get(n)
+        ]
         client: dict[str, Any] = {"timeout": "60s", "connect_timeout": "10s"}
         config: dict[str, Any] = {}
         for key, value in options.items():
@@ -318,9 +331,11 @@ class _StoreSource(_Source):
             else:
                 config[key] = value
         if scheme == "s3":
-            has_key = any(
-                k in config for k in ("access_key_id", "aws_access_key_id", "skip_signature")
-            ) or os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_SKIP_SIGNATURE")
+            has_key = (
+                any(k in config for k in ("access_key_id", "aws_access_key_id", "skip_signature"))
+                or os.environ.get("AWS_ACCESS_KEY_ID")
+                or os.environ.get("AWS_SKIP_SIGNATURE")
+            )
             if not has_key:
                 raise CredentialsError(
                     f"no credentials for {self.bucket_url}: set AWS_ACCESS_KEY_ID and "
@@ -353,8 +368,13 @@ class _StoreSource(_Source):
         text = str(exc)
         denied = isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(
             code in text
-            for code in ("403", "401", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                         "AccessDenied")
+            for code in (
+                "403",
+                "401",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "AccessDenied",
+            )
         )
         if denied:
             return CredentialsError(
@@ -468,7 +488,8 @@ def _gunzip(obj: _Object, data: bytes, opts: _Options, nulled: Counter[str]) -> 
 def _too_big(opts: _Options) -> str:
     return (
         f"decodes to more than {opts.max_object_bytes:,} bytes, the bound of "
-        "max_object_bytes= (--max-object-bytes); raise it if the objects are that large"
+        f"max_object_bytes={opts.max_object_bytes:,} (--max-object-bytes); raise it if the "
+        "objects are that large"
     )
 
 
@@ -502,9 +523,7 @@ _TS_SPEC = {"Timestamp": pl.Datetime("us", "UTC")}  # the checked path keeps it 
 
 
 def _arrow_schema(timestamp: pa.DataType) -> pa.Schema:
-    return pa.schema(
-        [("Timestamp", timestamp), *((k, _arrow(v)) for k, v in LOGPUSH.items())]
-    )
+    return pa.schema([("Timestamp", timestamp), *((k, _arrow(v)) for k, v in LOGPUSH.items())])
 
 
 _SCHEMA_INT = _arrow_schema(pa.int64())
@@ -525,7 +544,9 @@ def _fast(data: bytes) -> pa.Table | None:
     try:
         return pa_json.read_json(
             io.BytesIO(data),
-            read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(len(data) // 2 + 1, 1 << 24))),
+            read_options=pa_json.ReadOptions(
+                block_size=max(1 << 20, min(len(data) // 2 + 1, 1 << 24))
+            ),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer"
             ),
@@ -585,9 +606,7 @@ def _csv(obj: _Object, data: bytes, opts: _Options, nulled: Counter[str]) -> pl.
             page=obj.key,
         )
     try:
-        raw = pl.read_csv(
-            data, has_header=has_header, new_columns=names, infer_schema=False
-        )
+        raw = pl.read_csv(data, has_header=has_header, new_columns=names, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         raise PageError(f"cannot read CSV ({_first_line(exc)})", page=obj.key) from exc
     casts = []
@@ -599,8 +618,10 @@ def _csv(obj: _Object, data: bytes, opts: _Options, nulled: Counter[str]) -> pl.
         column = pl.col(name)
         if dtype == pl.Boolean:
             casts.append(
-                pl.when(column.str.to_lowercase() == "true").then(True)
-                .when(column.str.to_lowercase() == "false").then(False)
+                pl.when(column.str.to_lowercase() == "true")
+                .then(True)
+                .when(column.str.to_lowercase() == "false")
+                .then(False)
                 .alias(name)
             )
         elif isinstance(dtype, pl.Struct | pl.List):
@@ -615,7 +636,7 @@ def _csv(obj: _Object, data: bytes, opts: _Options, nulled: Counter[str]) -> pl.
     for name in raw.columns:
         if name not in LOGPUSH:
             continue
-        bad = (raw[name].is_not_null() & (raw[name] != "") & typed[name].is_null())
+        bad = raw[name].is_not_null() & (raw[name] != "") & typed[name].is_null()
         if bad.any():
             row = int(bad.arg_true()[0])
             if opts.on_error != "null":
@@ -794,7 +815,10 @@ def _api_columns(schema: pl.Schema) -> list[pl.Expr]:
                 "state_iso": _col(schema, f"{prefix}StateISO", pl.String),
                 "zip": _col(schema, f"{prefix}Zip", pl.String),
             }
-            asn, aso = _col(schema, f"{prefix}ASN", pl.Int64), _col(schema, f"{prefix}ASO", pl.String)
+            asn, aso = (
+                _col(schema, f"{prefix}ASN", pl.Int64),
+                _col(schema, f"{prefix}ASO", pl.String),
+            )
             values.update(
                 asn=asn,
                 aso=aso,
@@ -806,8 +830,11 @@ def _api_columns(schema: pl.Schema) -> list[pl.Expr]:
         else:
             values.update(asn=pl.lit(None, pl.Int64), aso=pl.lit(None, pl.String))
             values["location"] = pl.lit(None, dtype.to_schema()["location"])  # type: ignore[attr-defined]
-        values.update(name=pl.lit(None, pl.String), netmask=parts["netmask"],
-                      version=pl.lit(version, pl.Int64))
+        values.update(
+            name=pl.lit(None, pl.String),
+            netmask=parts["netmask"],
+            version=pl.lit(version, pl.Int64),
+        )
         ordered = {f.name: values[f.name].alias(f.name) for f in dtype.fields}  # type: ignore[attr-defined]
         out[column] = _struct(ordered, present, dtype)
     up = {k: _field(schema, "TunnelStatsUpstream", k) for k in _DIRECTION}
@@ -821,16 +848,24 @@ def _api_columns(schema: pl.Schema) -> list[pl.Expr]:
 
     rtt = {snake_case(k): pair(k).alias(snake_case(k)) for k in ("minRttUs", "rttUs", "rttVarUs")}
     out["rtt"] = _struct(
-        rtt, [*(up[k] for k in ("rttUs", "minRttUs", "rttVarUs")),
-              *(down[k] for k in ("rttUs", "minRttUs", "rttVarUs"))], SCHEMA["rtt"]
+        rtt,
+        [
+            *(up[k] for k in ("rttUs", "minRttUs", "rttVarUs")),
+            *(down[k] for k in ("rttUs", "minRttUs", "rttVarUs")),
+        ],
+        SCHEMA["rtt"],
     )
     stats_dtype = SCHEMA["tunnel_stats"]
     stats: dict[str, pl.Expr] = {}
     for f in stats_dtype.fields:  # type: ignore[attr-defined]
-        api = {"bytes_lost": "bytesLost", "bytes_retransmitted": "bytesRetransmitted",
-               "bytes_sent": "bytesSent", "packets_lost": "packetsLost",
-               "packets_retransmitted": "packetsRetransmitted",
-               "packets_sent": "packetsSent"}.get(f.name)
+        api = {
+            "bytes_lost": "bytesLost",
+            "bytes_retransmitted": "bytesRetransmitted",
+            "bytes_sent": "bytesSent",
+            "packets_lost": "packetsLost",
+            "packets_retransmitted": "packetsRetransmitted",
+            "packets_sent": "packetsSent",
+        }.get(f.name)
         stats[f.name] = (pair(api) if api else pl.lit(None, f.dtype)).alias(f.name)
     counters = [k for k in _DIRECTION if not k.startswith(("rtt", "minRtt"))]
     out["tunnel_stats"] = _struct(
@@ -839,23 +874,31 @@ def _api_columns(schema: pl.Schema) -> list[pl.Expr]:
     return [expr.cast(SCHEMA[name]).alias(name) for name, expr in out.items()]
 
 
-def _extra_columns(schema: pl.Schema) -> tuple[list[pl.Expr], list[tuple[str, str]]]:
+def _extra_columns(frame: pl.DataFrame) -> tuple[list[pl.Expr], list[tuple[str, str]]]:
+    schema = frame.schema
     exprs: list[pl.Expr] = []
     named: list[tuple[str, str]] = []
     taken = set(SCHEMA)
     for name, dtype in schema.items():
         if (name in LOGPUSH and name not in _EXTRAS) or name == "Timestamp":
             continue
+        if name in _EXTRAS and (dtype == pl.Null or frame[name].null_count() == frame.height):
+            continue  # a field the job does not export
         column = _EXTRAS.get(name) or snake_case(name)
         while column in taken:
             column += "_"
         taken.add(column)
         expr = pl.col(name)
         if isinstance(dtype, pl.Struct | pl.List | pl.Array):
-            encoded = expr.struct.json_encode() if isinstance(dtype, pl.Struct) else expr.map_batches(
-                lambda s: pl.Series([None if v is None else json.dumps(v) for v in s.to_list()],
-                                    dtype=pl.String),
-                return_dtype=pl.String,
+            encoded = (
+                expr.struct.json_encode()
+                if isinstance(dtype, pl.Struct)
+                else expr.map_batches(
+                    lambda s: pl.Series(
+                        [None if v is None else json.dumps(v) for v in s.to_list()], dtype=pl.String
+                    ),
+                    return_dtype=pl.String,
+                )
             )
             expr = pl.when(expr.is_not_null()).then(encoded)
         elif dtype == pl.Null and name == "ExperimentalExtra":
@@ -867,7 +910,7 @@ def _extra_columns(schema: pl.Schema) -> tuple[list[pl.Expr], list[tuple[str, st
 
 def _to_api(obj: _Object, frame: pl.DataFrame, opts: _Options, nulled: Counter[str]) -> _Outcome:
     schema = frame.schema
-    extras, named = _extra_columns(schema)
+    extras, named = _extra_columns(frame)
     try:
         columns = _api_columns_cached(tuple(schema.items()))
     except TypeError:  # a dtype that is not hashable
@@ -1134,7 +1177,7 @@ def read_logpush(
     >>> import dexkit
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "20261118"
     >>> folder.mkdir()
-    >>> line = (b'{{"DeviceID":"d1","Timestamp":1795010400000000000,"WarpColoCode":"FRA",'
+    >>> line = (b'{{"DeviceID":"d1","Timestamp":1794996000000000000,"WarpColoCode":"FRA",'
     ...         b'"ClientPlatform":"windows","Status":"connected","Mode":"warp",'
     ...         b'"ClientVersion":"2025.9.1","CPUPercentage":0.125,"HandshakeLatencyMs":-1,'
     ...         b'"DeviceIPv4Address":"192.168.1.20","TunnelStatsUpstream":{{"rttUs":21000}}}}')
@@ -1246,6 +1289,7 @@ def scan_logpush(
     )
     head = _read_one(plan, plan.objects[0])
     schema = dict(SCHEMA)
+    schema.update({name: _EXTRA_TYPES[name] for name in _EXTRAS.values()})
     for name, dtype in head.frame.schema.items():
         schema.setdefault(name, dtype)
     _warn(head.unknown, head.nulled)
@@ -1263,8 +1307,7 @@ def scan_logpush(
 
         def shaped(frame: pl.DataFrame) -> pl.DataFrame:
             columns = [
-                pl.col(n) if n in frame.columns else pl.lit(None, schema[n]).alias(n)
-                for n in names
+                pl.col(n) if n in frame.columns else pl.lit(None, schema[n]).alias(n) for n in names
             ]
             out = frame.select(columns)
             return out.filter(predicate) if predicate is not None else out
@@ -1394,7 +1437,9 @@ def sync_logpush(
     the new day. A run killed at any point resumes without duplicates (an object converted but
     not yet in the ledger is written again under the same file names) nor gaps (an object is in
     the ledger only once its files are). ``<into>/_logpush/provenance.json`` records the source
-    (without credentials) and the sample rate.
+    (without credentials) and the sample rate. The sync works on whole objects: ``start`` and
+    ``end`` choose the ``{DATE}`` folders to convert, and every record of those objects is
+    written (filter by time when reading the dataset).
 
     Parameters
     ----------
@@ -1416,7 +1461,7 @@ def sync_logpush(
     >>> archive = pathlib.Path(tempfile.mkdtemp()) / "20261118"
     >>> archive.mkdir()
     >>> _ = (archive / "a.log.gz").write_bytes(gzip.compress(
-    ...     b'{{"DeviceID":"d1","Timestamp":1795010400,"WarpColoCode":"FRA",'
+    ...     b'{{"DeviceID":"d1","Timestamp":1794996000,"WarpColoCode":"FRA",'
     ...     b'"ClientPlatform":"mac","Status":"connected","Mode":"warp",'
     ...     b'"ClientVersion":"2025.9.1"}}\\n'))
     >>> into = pathlib.Path(tempfile.mkdtemp())
@@ -1460,6 +1505,8 @@ def sync_logpush(
         concurrency=concurrency,
         func="sync_logpush",
     )
+    # whole objects only: a record filter would mark objects done with records left out
+    plan.opts.start = plan.opts.end = None
     state.mkdir(parents=True, exist_ok=True)
     ledger_path = state / _LEDGER
     done = _load_ledger(ledger_path)
@@ -1537,9 +1584,11 @@ def _write_object(root: Path, frame: pl.DataFrame, part: str) -> list[str]:
     frame = frame.filter(pl.col("timestamp").is_not_null())
     days = frame.get_column("timestamp").dt.date()
     files = []
-    for (day,), piece in frame.with_columns(days.alias("__day")).partition_by(
-        "__day", as_dict=True, include_key=False, maintain_order=True
-    ).items():
+    for (day,), piece in (
+        frame.with_columns(days.alias("__day"))
+        .partition_by("__day", as_dict=True, include_key=False, maintain_order=True)
+        .items()
+    ):
         assert isinstance(day, date)
         relative = f"date={day.isoformat()}/source={_SOURCE}/part-{part}.parquet"
         target = root / relative

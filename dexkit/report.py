@@ -130,14 +130,16 @@ class Report:
 
 
 def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Read device records from a page store, saved pages or a Parquet dataset.
+    """Read device records from a page store, saved pages, a Parquet dataset or a Logpush archive.
 
     Parameters
     ----------
     source
         A page store directory (with ``manifest.json``), a directory or glob of saved pages
-        (``.json``/``.json.gz``), or a Parquet dataset of :func:`dexkit.dataset.write_dataset`
-        (a directory with ``date=…/source=…`` partitions).
+        (``.json``/``.json.gz``), a Parquet dataset of :func:`dexkit.dataset.write_dataset`
+        (a directory with ``date=…/source=…`` partitions), or a Logpush archive
+        (:func:`dexkit.read_logpush`: an object store URL, or a directory holding ``.log.gz``
+        batches).
 
     Returns
     -------
@@ -159,6 +161,11 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
     text = os.fspath(source)
     path = Path(text)
     info: dict[str, Any] = {"input": text}
+    if _is_logpush(text, path):
+        from dexkit.logpush import read_logpush
+
+        info["kind"] = "Logpush archive (dex_device_state_events)"
+        return read_logpush(text), info
     if path.is_dir() and any(path.glob("date=*/source=*/*.parquet")):
         info["kind"] = "Parquet dataset"
         try:
@@ -192,6 +199,23 @@ def read_input(source: str | os.PathLike[str]) -> tuple[pl.DataFrame, dict[str, 
     else:
         raise ConfigError(f"no device records at {text!r}: not a file, directory or glob")
     return read_pages(text), info
+
+
+def _is_logpush(text: str, path: Path) -> bool:
+    """An object store URL, or local Logpush batches (``.log.gz``, as Cloudflare names them)."""
+    if "://" in text:
+        return True
+    if path.is_file():
+        return path.name.endswith(".log.gz")
+    return path.is_dir() and next(path.glob("**/*.log.gz"), None) is not None
+
+
+def _sampled(data: pl.DataFrame) -> str:
+    """``" (sampled at 0.1)"`` for records of a sampled Logpush job, else ``""``."""
+    if "sample_rate" not in data.columns:
+        return ""
+    rates = sorted(float(r) for r in data["sample_rate"].unique().drop_nulls())
+    return f" (sampled at {', '.join(f'{r:g}' for r in rates)})" if rates else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,13 +301,14 @@ def build_report(
     unhealthy = health.unhealthy(data)
     span = data.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max())
     first, last = span.row(0)
+    sampled = _sampled(data)
     headline = [
-        ("Devices", f"{fleet['devices']:,}"),
+        ("Devices", f"{fleet['devices']:,}{sampled}"),
         ("Connected", _pct(fleet["connected_share"])),
         ("Fleet health", str(fleet["health"])),
         ("Unhealthy devices", f"{unhealthy.height:,}"),
         ("Colos", f"{latest['colo'].n_unique():,}" if "colo" in latest.columns else "n/a"),
-        ("Records", f"{data.height:,}"),
+        ("Records", f"{data.height:,}{sampled}"),
     ]
     tables: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
@@ -347,6 +372,11 @@ def build_report(
         "records": f"{data.height:,}",
         "devices": f"{fleet['devices']:,}",
     }
+    if sampled:
+        facts["sampling"] = (
+            f"{sampled.strip(' ()')}: counts are of a sample of the records (a sampled Logpush "
+            "job), not device counts; percentiles are estimates"
+        )
     if "source" in data.columns:
         facts["sources"] = ", ".join(sorted(str(s) for s in data["source"].unique().drop_nulls()))
     if windows is not None:

@@ -1725,7 +1725,9 @@ def logpush_record(
     elif timestamp_format == "rfc3339":
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     else:
-        raise ConfigError(f"timestamp_format must be unixnano, unix or rfc3339: {timestamp_format!r}")
+        raise ConfigError(
+            f"timestamp_format must be unixnano, unix or rfc3339: {timestamp_format!r}"
+        )
     device_id: str = record["deviceId"]
     out: dict[str, Any] = {
         "AccountID": account_id,
@@ -1741,7 +1743,9 @@ def logpush_record(
         colo = "none"
     out["WarpColoCode"] = colo
     if record.get("firewallEnabled") is not None:
-        out["AppFirewallEnabled"] = bool(record["firewallEnabled"]) and int(device_id[0], 16) % 3 != 0
+        out["AppFirewallEnabled"] = (
+            bool(record["firewallEnabled"]) and int(device_id[0], 16) % 3 != 0
+        )
     for api, name in _PERCENTS:
         if record.get(api) is not None:
             out[name] = _fraction(record[api])
@@ -1750,7 +1754,9 @@ def logpush_record(
         ("ramUsedPctByApp", "RAMUsedPercentageByApp", "ram_used_pct"),
     ):
         if record.get(api) is not None:
-            out[name] = [{"name": a["name"], "percentage": _fraction(a[value])} for a in record[api]]
+            out[name] = [
+                {"name": a["name"], "percentage": _fraction(a[value])} for a in record[api]
+            ]
     for api, prefix in _IP_KEYS:
         obj = record.get(api)
         if not obj:
@@ -1764,7 +1770,10 @@ def logpush_record(
             for key, suffix in _GEO:
                 out[f"{prefix}{suffix}"] = location.get(key)
     rtt, stats = record.get("rtt") or {}, record.get("tunnelStats") or {}
-    for direction, name in (("upstream", "TunnelStatsUpstream"), ("downstream", "TunnelStatsDownstream")):
+    for direction, name in (
+        ("upstream", "TunnelStatsUpstream"),
+        ("downstream", "TunnelStatsDownstream"),
+    ):
         values: dict[str, Any] = {}
         for key in ("rttUs", "minRttUs", "rttVarUs"):
             if key in rtt:
@@ -1859,11 +1868,12 @@ def write_logpush(
     starts = [None if j.until is None else int(_aware(j.until, "until").timestamp()) for j in jobs]
     for record in fleet.records("raw", start, end):
         seconds = _api_seconds(record["timestamp"])
-        if sample_rate is not None and sample_rate < 1:
-            if _unit(int(record["deviceId"][:8], 16), seconds, 0x5A4D) >= sample_rate:
-                continue
-        job = next((i for i, until in enumerate(starts) if until is None or seconds < until),
-                   len(jobs) - 1)
+        sampled_out = sample_rate is not None and sample_rate < 1
+        if sampled_out and _unit(int(record["deviceId"][:8], 16), seconds, 0x5A4D) >= sample_rate:
+            continue
+        job = next(
+            (i for i, until in enumerate(starts) if until is None or seconds < until), len(jobs) - 1
+        )
         groups.setdefault((job, seconds // step), []).append(record)
     for (job_index, slot), records in sorted(groups.items()):
         job = jobs[job_index]
@@ -1874,7 +1884,9 @@ def write_logpush(
             body = b"".join(
                 dumps(
                     logpush_record(
-                        r, timestamp_format=job.timestamp_format, fields=job.fields,
+                        r,
+                        timestamp_format=job.timestamp_format,
+                        fields=job.fields,
                         account_id=account,
                     )
                 )
