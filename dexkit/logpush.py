@@ -344,7 +344,9 @@ class _StoreSource(_Source):
                     "skip_signature=True reads a public bucket"
                 )
         try:
-            self.store = from_url(self.bucket_url, config=config or None, client_options=client)
+            self.store = from_url(  # type: ignore[call-overload]
+                self.bucket_url, config=config or None, client_options=client
+            )
         except Exception as exc:  # obstore: UnknownConfigurationKeyError, GenericError …
             raise ConfigError(
                 f"cannot open {self.bucket_url}: {self._clean(exc)} (storage_options keys: "
@@ -741,7 +743,7 @@ def _rfc3339(text: pl.Expr) -> pl.Expr:
     )
 
 
-def _col(schema: pl.Schema, name: str, dtype: pl.DataType) -> pl.Expr:
+def _col(schema: pl.Schema, name: str, dtype: Any) -> pl.Expr:
     if name in schema and schema[name] != pl.Null:
         return pl.col(name).cast(dtype, strict=False) if schema[name] != dtype else pl.col(name)
     return pl.lit(None, dtype)
@@ -756,7 +758,7 @@ def _field(schema: pl.Schema, name: str, sub: str) -> pl.Expr:
 
 def _struct(values: dict[str, pl.Expr], present: Sequence[pl.Expr], dtype: pl.DataType) -> pl.Expr:
     any_present = pl.any_horizontal([e.is_not_null() for e in present])
-    return pl.when(any_present).then(pl.struct(**values)).cast(dtype)
+    return pl.when(any_present).then(pl.struct(list(values.values()))).cast(dtype)
 
 
 def _percent(fraction: pl.Expr) -> pl.Expr:
@@ -824,7 +826,7 @@ def _api_columns(schema: pl.Schema) -> list[pl.Expr]:
                 aso=aso,
                 location=pl.when(
                     pl.any_horizontal([e.is_not_null() for e in location.values()])
-                ).then(pl.struct(**location)),
+                ).then(pl.struct([e.alias(k) for k, e in location.items()])),
             )
             present += [asn, aso, *location.values()]
         else:

@@ -1850,8 +1850,8 @@ def write_logpush(
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     files = write_logpush(tmp, Fleet(20, seed=1), start, start.replace(hour=11))
     ...     [p.relative_to(tmp).as_posix() for p in files]  # doctest: +NORMALIZE_WHITESPACE
-    ['api-job/20261118/20261118T100000Z_20261118T102000Z_7d9f1a38.log.gz',
-     'api-job/20261118/20261118T103000Z_20261118T105000Z_1e27b2ae.log.gz']
+    ['api-job/20261118/20261118T100000Z_20261118T102000Z_1e10b37e.log.gz',
+     'api-job/20261118/20261118T103000Z_20261118T105000Z_c71b6848.log.gz']
     """
     root = Path(directory)
     jobs = _logpush_jobs(_aware(start, "start")) if jobs is None else tuple(jobs)
@@ -1868,13 +1868,13 @@ def write_logpush(
     starts = [None if j.until is None else int(_aware(j.until, "until").timestamp()) for j in jobs]
     for record in fleet.records("raw", start, end):
         seconds = _api_seconds(record["timestamp"])
-        sampled_out = sample_rate is not None and sample_rate < 1
-        if sampled_out and _unit(int(record["deviceId"][:8], 16), seconds, 0x5A4D) >= sample_rate:
+        rate = 1.0 if sample_rate is None else sample_rate
+        if rate < 1 and _unit(int(record["deviceId"][:8], 16), seconds, 0x5A4D) >= rate:
             continue
-        job = next(
+        index = next(
             (i for i, until in enumerate(starts) if until is None or seconds < until), len(jobs) - 1
         )
-        groups.setdefault((job, seconds // step), []).append(record)
+        groups.setdefault((index, seconds // step), []).append(record)
     for (job_index, slot), records in sorted(groups.items()):
         job = jobs[job_index]
         for first in range(0, len(records), max_records):
