@@ -370,8 +370,10 @@ def _add_logpush(commands: Any) -> None:
     )
     sync.add_argument("source", metavar="SOURCE", help="archive directory, glob or s3:// URL")
     sync.add_argument("--into", required=True, metavar="DATASET", help="the dataset directory")
-    sync.add_argument("--start", default=None, help="first instant to keep (ISO 8601, UTC)")
-    sync.add_argument("--end", default=None, help="instant to stop at, excluded (ISO 8601, UTC)")
+    sync.add_argument(
+        "--start", default=None, help="first {DATE} folder to convert (ISO 8601 date or time, UTC)"
+    )
+    sync.add_argument("--end", default=None, help="where to stop (excluded; ISO 8601, UTC)")
     sync.add_argument("--endpoint", default=None, help="S3 endpoint URL (R2: see below)")
     sync.add_argument("--region", default=None, help="S3 region (R2: auto)")
     sync.add_argument(
@@ -386,7 +388,12 @@ def _add_logpush(commands: Any) -> None:
         default="raise",
         help="raise on a damaged object (default) or keep going and count (null)",
     )
-    sync.add_argument("--max-objects", type=_positive_int, default=100_000, help="(100000)")
+    sync.add_argument(
+        "--max-objects",
+        type=_positive_int,
+        default=100_000,
+        help="objects to read at most (100000)",
+    )
     sync.add_argument(
         "--max-object-bytes",
         type=_positive_int,

@@ -279,15 +279,10 @@ class _LocalSource(_Source):
         for path in self.files:
             stat = path.stat()
             text = path.as_posix()
-            out.append(
-                _Object(
-                    text,
-                    text,
-                    stat.st_size,
-                    f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
-                    _folder_day(text),
-                )
-            )
+            # the ledger's key: the same file is the same object however the source is spelled
+            key = path.resolve().as_posix()
+            etag = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+            out.append(_Object(text, key, stat.st_size, etag, _folder_day(text)))
         return out
 
     def read(self, obj: _Object) -> bytes:

@@ -1574,7 +1574,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", default="data/sample", help="directory to write (default: %(default)s)"
     )
+    parser.add_argument(
+        "--logpush",
+        default=None,
+        metavar="DIR",
+        help="write the committed Logpush archive (data/logpush) into DIR instead",
+    )
     args = parser.parse_args(argv)
+    if args.logpush:
+        objects = write_logpush_sample(args.logpush)
+        size = sum(path.stat().st_size for path in objects)
+        print(f"wrote {len(objects)} Logpush objects to {args.logpush} ({size / 1e6:.2f} MB)")
+        return 0
     files = write_sample(args.out)
     total = sum(path.stat().st_size for path in files)
     for source in SOURCES:

@@ -502,6 +502,8 @@ def test_sync_converts_once_and_matches_read(tmp_path: Path, archive: pl.DataFra
     assert (done.listed, done.converted, done.records) == (14, 14, archive.height)
     again = sync_logpush(COMMITTED, into)
     assert (again.converted, again.skipped) == (0, 14)
+    spelled = sync_logpush(os.path.relpath(COMMITTED) + "/./", into)  # the same files
+    assert (spelled.converted, spelled.skipped) == (0, 14)
     frame = dexkit.scan_dataset(into, source="logpush").collect()
     assert frame.columns[-2:] == ["date", "source"]
     assert_frame_equal(
