@@ -124,32 +124,41 @@ def make_archive(records: int, work: Path, base: int) -> Path:
             body = gzip.decompress(path.read_bytes()).replace(
                 b'"DeviceID":"', f'"DeviceID":"{k:03d}'.encode()
             )
-            out.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+            out.write_bytes(gzip.compress(body, compresslevel=1, mtime=0))
     return target
 
 
 def _sync(archive: Path, into: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
+    """``dexkit logpush sync`` in a fresh process, which reports its own peak memory."""
+    out = subprocess.run(
         [
             sys.executable,
             "-W",
             "ignore",
-            "-m",
-            "dexkit",
-            "logpush",
+            __file__,
+            "--child",
             "sync",
+            "--dir",
             str(archive),
             "--into",
             str(into),
-            "--quiet",
         ],
         check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": time.perf_counter() - started, "peak_mb": max(peak, before) / 1024}
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def sync_child(archive: Path, into: Path) -> None:
+    from dexkit.cli import main
+
+    started = time.perf_counter()
+    code = main(["logpush", "sync", str(archive), "--into", str(into), "--quiet"])
+    if code:
+        raise SystemExit(code)
+    print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}))
 
 
 def _queries(into: Path) -> list[tuple[str, float, float, bool]]:
@@ -193,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-read", action="store_true", help="only the sync and the queries")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--base", type=int, default=BASE, help="records simulated (then copied)")
     parser.add_argument("--repeats", type=int, default=1)
@@ -202,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-size", type=int, default=None, help="records to sync (largest)")
     parser.add_argument("--work", type=Path, default=None, help="keep archives here")
     args = parser.parse_args(argv)
+    if args.child == "sync":
+        sync_child(args.dir, args.into)
+        return 0
     if args.child:
         child(args.child, args.dir, args.repeats)
         return 0
@@ -211,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| records | MB gz | method | seconds | vs dexkit | extra peak memory (MB) |")
         print("|---:|---:|---|---:|---:|---:|")
         archives = {}
-        for size in args.sizes:
+        for size in [] if args.skip_read else args.sizes:
             archive = make_archive(size, work, args.base)
             archives[size] = archive
             mb = sum(p.stat().st_size for p in archive.rglob("*.log.gz")) / 1e6
