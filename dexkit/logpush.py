@@ -318,6 +318,8 @@ class _StoreSource(_Source):
             if os.environ.get(n)
         ]
         client: dict[str, Any] = {"timeout": "60s", "connect_timeout": "10s"}
+        if os.environ.get("AWS_ALLOW_HTTP"):  # explicit client options hide the environment's
+            client["allow_http"] = os.environ["AWS_ALLOW_HTTP"]
         config: dict[str, Any] = {}
         for key, value in options.items():
             name = key.removeprefix("aws_") if key.removeprefix("aws_") in _CLIENT_KEYS else key

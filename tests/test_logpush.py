@@ -481,6 +481,24 @@ def test_s3_wrong_credentials(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatc
     assert read_logpush("s3://dex-logs/other/", end="2026-11-18", storage_options=anonymous).height
 
 
+def test_s3_report_from_the_environment(
+    s3: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dexkit.cli import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3["url"])
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("AWS_REGION", "auto")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3["options"]["access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3["options"]["secret_access_key"])
+    out = tmp_path / "r.html"
+    with pytest.warns(UnknownFieldsWarning):
+        assert main(["report", "s3://dex-logs/logpush/privacy-job", "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "Logpush archive" in page
+    assert s3["options"]["secret_access_key"] not in page
+
+
 def test_s3_sync_then_only_new_objects(s3: dict[str, Any], tmp_path: Path) -> None:
     into = tmp_path / "dataset"
     first = sync_logpush("s3://dex-logs/logpush/privacy-job", into, storage_options=s3["options"])
