@@ -248,7 +248,8 @@ class _Source:
 
     display: str
 
-    def list(self) -> list[_Object]:
+    def list(self, limit: int) -> list[_Object]:
+        """The objects, sorted; a BudgetError past ``limit`` keys (listing costs requests)."""
         raise NotImplementedError
 
     def read(self, obj: _Object) -> bytes:
@@ -274,7 +275,9 @@ class _LocalSource(_Source):
         else:
             raise ConfigError(f"no Logpush archive at {self.display!r}: no such file or directory")
 
-    def list(self) -> list[_Object]:
+    def list(self, limit: int) -> list[_Object]:
+        if len(self.files) > limit:
+            raise _too_many(self.display, limit)
         out = []
         for path in self.files:
             stat = path.stat()
@@ -387,12 +390,16 @@ class _StoreSource(_Source):
         message = f"{what} failed: {self._clean(exc)}"
         return PageError(message, page=key) if key else TransportError(message)
 
-    def list(self) -> list[_Object]:
+    def list(self, limit: int) -> list[_Object]:
         import obstore
 
         out: list[_Object] = []
+        listed = 0
         try:
             for batch in obstore.list(self.store, prefix=self.prefix or None, chunk_size=1000):
+                listed += len(batch)
+                if listed > limit:
+                    raise _too_many(self.display, limit)
                 for meta in batch:
                     path = str(meta["path"])
                     if not path.endswith(_SUFFIXES):
@@ -406,6 +413,8 @@ class _StoreSource(_Source):
                             _folder_day(path),
                         )
                     )
+        except BudgetError:
+            raise
         except Exception as exc:
             raise self._error(exc, f"listing {self.display}") from None
         return sorted(out, key=lambda o: o.path)
@@ -417,6 +426,17 @@ class _StoreSource(_Source):
             return bytes(obstore.get(self.store, obj.path).bytes())
         except Exception as exc:
             raise self._error(exc, f"reading {obj.key}", obj.key) from None
+
+
+_LISTING = 10  # keys listed at most, per object that may be read (max_objects)
+
+
+def _too_many(display: str, limit: int) -> BudgetError:
+    return BudgetError(
+        f"{display} holds more than {limit:,} keys, ten times max_objects={limit // _LISTING:,} "
+        "(--max-objects): point at a narrower prefix (a job's folder, or a {DATE} folder such as "
+        "…/20261118/) or raise the bound"
+    )
 
 
 def _open(source: str | os.PathLike[str], storage_options: Mapping[str, Any] | None) -> _Source:
@@ -1005,7 +1025,7 @@ def _plan(
     if first is not None and last is not None and not first < last:
         raise ConfigError(f"{func}(): start must be before end, got {first} to {last}")
     store = _open(source, storage_options)
-    objects = store.list()
+    objects = store.list(_LISTING * max_objects)
     if not objects:
         raise ConfigError(
             f"{func}(): no Logpush objects (.gz, .log, .json, .csv) at {store.display!r}"

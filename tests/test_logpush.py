@@ -316,6 +316,10 @@ def test_bounds_name_their_keyword(tmp_path: Path) -> None:
     with pytest.raises(PageError, match="max_object_bytes=1,000"):
         read_logpush(tmp_path, max_object_bytes=1000)
     assert read_logpush(tmp_path, max_objects=3, max_lines=50).height == 150
+    for i in range(3, 25):  # listing is bounded too, before any date pruning
+        _object(tmp_path / "20261117" / f"{i}.log.gz", [_record()])
+    with pytest.raises(BudgetError, match="more than 20 keys, ten times max_objects=2"):
+        read_logpush(tmp_path, max_objects=2, start="2026-11-18")
 
 
 def test_bad_arguments_and_empty_sources(tmp_path: Path) -> None:
@@ -454,6 +458,11 @@ def test_s3_partial_reads_by_prefix_and_date(s3: dict[str, Any], archive: pl.Dat
     # the damaged object is in the 20261118 folder: a window on the 17th never reads it
     day = read_logpush("s3://dex-logs/other/", end="2026-11-18", storage_options=s3["options"])
     assert day.height == 1
+
+
+def test_s3_listing_is_bounded(s3: dict[str, Any]) -> None:
+    with pytest.raises(BudgetError, match="more than 10 keys"):
+        read_logpush("s3://dex-logs/logpush/", max_objects=1, storage_options=s3["options"])
 
 
 def test_s3_damaged_object_is_named(s3: dict[str, Any]) -> None:
