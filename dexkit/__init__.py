@@ -49,6 +49,7 @@ from dexkit.health import (
     version_drift,
 )
 from dexkit.inputs import load, sample_dir
+from dexkit.logpush import LogpushSync, read_logpush, scan_logpush, sync_logpush
 from dexkit.redaction import redact
 from dexkit.report import Report, build_report, write_report
 from dexkit.schema import SCHEMA
@@ -70,6 +71,7 @@ __all__ = [
     "FetchSummary",
     "Grading",
     "IncompleteChunksWarning",
+    "LogpushSync",
     "NotFoundError",
     "PageError",
     "PartialWindowWarning",
@@ -99,15 +101,18 @@ __all__ = [
     "latest",
     "load",
     "outliers",
+    "read_logpush",
     "read_pages",
     "redact",
     "sample_dir",
     "scan_dataset",
+    "scan_logpush",
     "schema",
     "show",
     "stale",
     "status_counts",
     "summarize",
+    "sync_logpush",
     "timeline",
     "top_apps",
     "unhealthy",

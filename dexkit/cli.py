@@ -251,8 +251,10 @@ def _add_report(commands: Any) -> None:
         description=(
             "Write one self-contained HTML report (numbers, tables, charts, provenance; works "
             "offline) of the device records in INPUT: a page store, a directory or glob of "
-            "saved pages, or a Parquet dataset. Device names, emails, SSIDs, registration ids, "
-            "IP addresses and postal codes are keyed pseudonyms unless --no-redact."
+            "saved pages, a Parquet dataset, or a Logpush archive (a directory of .log.gz "
+            "batches or an s3:// URL, credentials from AWS_*). Device names, emails, SSIDs, "
+            "registration ids, IP addresses and postal codes are keyed pseudonyms unless "
+            "--no-redact."
         ),
         epilog="Times: ISO 8601, e.g. 2026-11-18T13:00Z (naive times are UTC).",
     )
@@ -261,8 +263,9 @@ def _add_report(commands: Any) -> None:
         metavar="INPUT",
         nargs="?",
         default=None,
-        help="page store, pages directory or glob, or dataset (default: the store of --source "
-        "and the filters that `dexkit fetch` fills, for CLOUDFLARE_ACCOUNT_ID)",
+        help="page store, pages directory or glob, dataset, or Logpush archive (a directory or "
+        "s3:// URL; default: the store of --source and the filters that `dexkit fetch` fills, "
+        "for CLOUDFLARE_ACCOUNT_ID)",
     )
     parser.add_argument(
         "--source",
@@ -320,7 +323,8 @@ def _add_report(commands: Any) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from dexkit.report import read_input, write_report
+    from dexkit.inputs import read_input
+    from dexkit.report import write_report
 
     source = args.input
     if source is None:
@@ -428,10 +432,117 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- logpush ---------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_logpush(commands: Any) -> None:
+    parser = commands.add_parser(
+        "logpush",
+        help="convert a Logpush archive of DEX device state into a Parquet dataset",
+        description="Read Logpush archives of the dex_device_state_events dataset.",
+    )
+    sub = parser.add_subparsers(title="commands", dest="logpush_command", metavar="COMMAND")
+    sync = sub.add_parser(
+        "sync",
+        help="convert the archive's new objects into a hive-partitioned Parquet dataset",
+        description=(
+            "Convert the objects of a Logpush archive (a directory, glob or s3://bucket/prefix/) "
+            "that DATASET does not hold yet into its date=…/source=logpush partitions; read it "
+            "with dexkit.scan_dataset(DATASET) or 'dexkit report DATASET'. Re-runs convert only "
+            "new objects (ledger in DATASET/_logpush); a killed run resumes. Credentials: "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for R2, an API token's S3 "
+            "credentials)."
+        ),
+        epilog="R2: --endpoint https://<account_id>.r2.cloudflarestorage.com --region auto",
+    )
+    sync.add_argument("source", metavar="SOURCE", help="archive directory, glob or s3:// URL")
+    sync.add_argument("--into", required=True, metavar="DATASET", help="the dataset directory")
+    sync.add_argument(
+        "--start", default=None, help="first {DATE} folder to convert (ISO 8601 date or time, UTC)"
+    )
+    sync.add_argument("--end", default=None, help="where to stop (excluded; ISO 8601, UTC)")
+    sync.add_argument("--endpoint", default=None, help="S3 endpoint URL (R2: see below)")
+    sync.add_argument("--region", default=None, help="S3 region (R2: auto)")
+    sync.add_argument(
+        "--sample-rate", type=float, default=None, help="the job's sample_rate, if it samples"
+    )
+    sync.add_argument(
+        "--field-names", default=None, help="CSV jobs without a header: the fields, comma-separated"
+    )
+    sync.add_argument(
+        "--on-error",
+        choices=("raise", "null"),
+        default="raise",
+        help="raise on a damaged object (default) or keep going and count (null)",
+    )
+    sync.add_argument(
+        "--max-objects",
+        type=_positive_int,
+        default=100_000,
+        help="objects to read at most (100000)",
+    )
+    sync.add_argument(
+        "--max-object-bytes",
+        type=_positive_int,
+        default=1 << 30,
+        help="decoded, per object (1 GiB)",
+    )
+    sync.add_argument("--max-lines", type=_positive_int, default=2_000_000, help="per object (2M)")
+    sync.add_argument("--concurrency", type=_positive_int, default=4, help="objects at once (4)")
+    sync.add_argument("--quiet", action="store_true", help="no line per converted object")
+    sync.set_defaults(run=_run_logpush_sync)
+    parser.set_defaults(run=lambda args: (parser.print_help(sys.stderr), 2)[1])
+
+
+def _run_logpush_sync(args: argparse.Namespace) -> int:
+    from dexkit.logpush import sync_logpush
+
+    options: dict[str, str] = {}
+    if args.endpoint:
+        options["endpoint"] = args.endpoint
+        if args.endpoint.startswith("http://"):
+            options["allow_http"] = "true"
+    if args.region:
+        options["region"] = args.region
+    result = sync_logpush(
+        args.source,
+        args.into,
+        start=args.start,
+        end=args.end,
+        storage_options=options or None,
+        sample_rate=args.sample_rate,
+        field_names=args.field_names.split(",") if args.field_names else None,
+        on_error=args.on_error,
+        max_objects=args.max_objects,
+        max_object_bytes=args.max_object_bytes,
+        max_lines=args.max_lines,
+        concurrency=args.concurrency,
+        progress=None if args.quiet else lambda line: print(line, flush=True),
+    )
+    print(result)
+    return 0
+
+
 # -- main ------------------------------------------------------------------------------------
 
 #: Functions that add one subcommand each.
-COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_report, _add_fetch, _add_fake_api]
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_demo,
+    _add_report,
+    _add_fetch,
+    _add_logpush,
+    _add_fake_api,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,12 +128,21 @@ class PageError(DexkitError):
     Attributes
     ----------
     page
-        Which page: its number (pages given as bytes count from 1, like the API's) or its file.
+        Which page: its number (pages given as bytes count from 1, like the API's) or its file;
+        for a Logpush archive, the object's key.
+    line
+        For a Logpush object, the 1-based line of the record (``None`` otherwise).
     """
 
-    def __init__(self, message: str, *, page: int | str | None = None) -> None:
+    def __init__(
+        self, message: str, *, page: int | str | None = None, line: int | None = None
+    ) -> None:
         self.page = page
-        where = f"page {printable(page)}: " if page is not None else ""
+        self.line = line
+        if line is not None:
+            where = f"object {printable(page)}, line {line}: "
+        else:
+            where = f"page {printable(page)}: " if page is not None else ""
         super().__init__(where + message)
 
 
@@ -158,6 +167,7 @@ class RecordError(PageError):
         field: str,
         value: Any,
         problems: int = 1,
+        line: int | None = None,
     ) -> None:
         self.record = record
         self.field = field
@@ -168,7 +178,7 @@ class RecordError(PageError):
             f" ({problems - 1} more problem(s) of this kind in the input)" if problems > 1 else ""
         )
         text = f"{where}field {printable(repr(field))}: {message}, got {_short(value)}{more}"
-        super().__init__(text, page=page)
+        super().__init__(text, page=page, line=line)
 
 
 class APIError(DexkitError):

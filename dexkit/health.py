@@ -935,7 +935,9 @@ def summarize(
         - ``connected`` (UInt32): those whose latest status is ``"connected"``;
         - ``connected_share`` (Float64): ``connected / devices``;
         - ``{metric}_p50``, ``{metric}_p90``, ``{metric}_p99`` (Float64) per metric;
-        - ``health`` (``pl.Enum(GRADES)``): ``ok``, ``degraded`` or ``critical`` (:class:`Grading`).
+        - ``health`` (``pl.Enum(GRADES)``): ``ok``, ``degraded`` or ``critical`` (:class:`Grading`);
+        - ``sample_rate`` (Float64), only for records of a sampled Logpush job
+          (:func:`dexkit.read_logpush`): the counts are of that sample, not of devices.
 
         Sorted by the group columns; with ``by=None``, one row (none for an empty frame).
 
@@ -981,6 +983,9 @@ def summarize(
         connected().sum().alias("connected"),
         *(_sorted_values(schema, name) for name in dict.fromkeys([*names, *_GRADED])),
     ]
+    # records of a sampled Logpush job: say so beside the counts, which are of a sample
+    sampled = ["sample_rate"] if "sample_rate" in schema else []
+    aggs += [pl.col(name).max() for name in sampled]
     grade = grading._grade(
         pl.col("connected") / pl.col("devices"), *(_from_sorted(n, 0.9) for n in _GRADED)
     )
@@ -991,6 +996,7 @@ def summarize(
         (pl.col("connected") / pl.col("devices")).alias("connected_share"),
         *_quantile_columns(names, quantiles),
         grade,
+        *sampled,
     )
     return _finish(frame, result)
 

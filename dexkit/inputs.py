@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import polars as pl
 
@@ -22,29 +22,36 @@ from dexkit.errors import ConfigError
 if TYPE_CHECKING:
     from dexkit.client import Client
 
-__all__ = ["load", "sample_dir"]
+__all__ = ["load", "read_input", "sample_dir"]
 
 Source = Literal["last_seen", "hourly", "raw"]
 _SOURCES = ("last_seen", "hourly", "raw")
 
 
-def sample_dir() -> Path:
-    """Return the directory of the bundled sample (``last_seen/``, ``hourly/``, ``raw/`` pages).
+def sample_dir(kind: Literal["pages", "logpush"] = "pages") -> Path:
+    """Return the directory of a bundled sample of the synthetic fleet (500 devices, an incident).
 
-    An installed wheel carries it inside the package; a checkout has it in ``data/sample``.
+    ``"pages"``: the API's pages (``last_seen/``, ``hourly/``, ``raw/``); ``"logpush"``: the same
+    raw records as a Logpush archive of ``dex_device_state_events``. An installed wheel carries
+    both inside the package; a checkout has them in ``data/sample`` and ``data/logpush``.
 
     >>> sorted(p.name for p in sample_dir().iterdir() if p.is_dir())
     ['hourly', 'last_seen', 'raw']
+    >>> sample_dir("logpush").name
+    'logpush'
     """
-    packaged = Path(str(resources.files("dexkit").joinpath("data", "sample")))
-    checkout = Path(__file__).resolve().parent.parent / "data" / "sample"
+    if kind not in ("pages", "logpush"):
+        raise ConfigError(f"sample_dir(): kind must be 'pages' or 'logpush', got {kind!r}")
+    name, probe = ("sample", "raw") if kind == "pages" else ("logpush", "")
+    packaged = Path(str(resources.files("dexkit").joinpath("data", name)))
+    checkout = Path(__file__).resolve().parent.parent / "data" / name
     for candidate in (packaged, checkout):
-        if (candidate / "raw").is_dir():
+        if (candidate / probe).is_dir() and any(candidate.iterdir()):
             return candidate
     raise ConfigError(
-        "the bundled sample is missing from this installation (looked in "
+        f"the bundled {kind} sample is missing from this installation (looked in "
         f"{packaged} and {checkout}); reinstall dexkit, or regenerate it with "
-        "`python -m dexkit.synth --out data/sample`"
+        "`python -m dexkit.synth`"
     )
 
 
@@ -110,6 +117,91 @@ def _from_api(
         print(plan)
     api.fetch(first, last, source=source, into=where, **filters)  # type: ignore[arg-type]
     return read_window(where, first, last)
+
+
+def read_input(
+    source: str | os.PathLike[str], **options: Any
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Read device records from a page store, saved pages, a Parquet dataset or a Logpush archive.
+
+    Parameters
+    ----------
+    source
+        A page store directory (with ``manifest.json``), a directory or glob of saved pages
+        (``.json``/``.json.gz``), a Parquet dataset of :func:`dexkit.dataset.write_dataset`
+        (a directory with ``date=…/source=…`` partitions), or a Logpush archive
+        (:func:`dexkit.read_logpush`: an object store URL, or a directory holding ``.log.gz``
+        batches).
+    **options
+        Passed to :func:`dexkit.read_pages` for pages and stores (``incomplete``,
+        ``max_page_bytes``, ``max_files``).
+
+    Returns
+    -------
+    (polars.DataFrame, dict)
+        The records, and provenance: the input's kind and path, and for a page store its
+        query shape and when it was fetched (secrets filtered out).
+
+    Examples
+    --------
+    >>> from dexkit.inputs import read_input
+    >>> read_input("/nonexistent/dir")
+    Traceback (most recent call last):
+    ...
+    dexkit.errors.ConfigError: no device records at '/nonexistent/dir': ...
+    """
+    from dexkit.dataset import scan_dataset
+    from dexkit.frames import read_pages
+    from dexkit.store import MANIFEST, is_store, load_manifest
+
+    text = os.fspath(source)
+    path = Path(text)
+    info: dict[str, Any] = {"input": text}
+    if _is_logpush(text, path):
+        from dexkit.logpush import read_logpush
+
+        info["kind"] = "Logpush archive (dex_device_state_events)"
+        return read_logpush(text), info
+    if path.is_dir() and any(path.glob("date=*/source=*/*.parquet")):
+        info["kind"] = "Parquet dataset"
+        try:
+            return scan_dataset(path).collect(), info
+        except pl.exceptions.PolarsError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"cannot read the Parquet dataset at {text!r}: {first} (a file damaged or "
+                "written by another tool; re-fetch, or remove that partition)"
+            ) from exc
+    if path.is_dir() and is_store(path):
+        info["kind"] = "page store"
+        data = load_manifest(path / MANIFEST)  # a damaged one is a StoreError naming it
+        for name in ("shape", "created", "updated"):
+            info["query" if name == "shape" else f"store {name}"] = data[name]
+        fetches = data["fetches"]
+        if fetches:
+            info["fetched at"] = fetches[-1].get("finished")
+    elif path.is_dir():
+        info["kind"] = "saved pages"
+    elif path.is_file():
+        info["kind"] = "saved page"
+    elif any(ch in text for ch in "*?["):
+        info["kind"] = "saved pages (glob)"
+    else:
+        raise ConfigError(f"no device records at {text!r}: not a file, directory or glob")
+    return read_pages(text, **options), info
+
+
+def _is_logpush(text: str, path: Path) -> bool:
+    """An object store URL, or local Logpush batches (``.log.gz``, as Cloudflare names them)."""
+    if "://" in text:
+        return True
+    if path.is_file():
+        return path.name.endswith(".log.gz")
+    if not path.is_dir():
+        return False
+    from dexkit._files import walk
+
+    return any(p.name.endswith(".log.gz") and not is_dir for p, is_dir, _ in walk(path))
 
 
 def load(
@@ -195,7 +287,9 @@ def load(
 
         frame = read_pages(sample_dir() / (source or "raw"))
     else:
-        from dexkit.report import read_input
+        if _is_logpush(text, Path(text)):
+            from dexkit.logpush import read_logpush
 
+            return _only(read_logpush(text, start=start, end=end), kept)
         frame, _ = read_input(text)
     return _only(_between(frame, start, end), kept)

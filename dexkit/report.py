@@ -58,7 +58,7 @@ from dexkit.errors import ConfigError, DexkitError, PartialWindowWarning
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["Report", "build_report", "read_input", "write_report"]
+__all__ = ["Report", "build_report", "write_report"]
 
 #: A window of time: ``(start, end)``, each a ``datetime`` (naive means UTC), a ``date`` or an
 #: ISO 8601 string.
@@ -134,69 +134,12 @@ class Report:
 # Inputs
 
 
-def read_input(
-    source: str | os.PathLike[str], **options: Any
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Read device records from a page store, saved pages or a Parquet dataset.
-
-    Parameters
-    ----------
-    source
-        A page store directory (with ``manifest.json``), a directory or glob of saved pages
-        (``.json``/``.json.gz``), or a Parquet dataset of :func:`dexkit.dataset.write_dataset`
-        (a directory with ``date=…/source=…`` partitions).
-    **options
-        Passed to :func:`dexkit.read_pages` for pages and stores (``incomplete``,
-        ``max_page_bytes``, ``max_files``).
-
-    Returns
-    -------
-    (polars.DataFrame, dict)
-        The records, and provenance: the input's kind and path, and for a page store its
-        query shape and when it was fetched (secrets filtered out).
-
-    Examples
-    --------
-    >>> from dexkit.report import read_input
-    >>> read_input("/nonexistent/dir")
-    Traceback (most recent call last):
-    ...
-    dexkit.errors.ConfigError: no device records at '/nonexistent/dir': ...
-    """
-    from dexkit.dataset import scan_dataset
-    from dexkit.frames import read_pages
-    from dexkit.store import MANIFEST, is_store, load_manifest
-
-    text = os.fspath(source)
-    path = Path(text)
-    info: dict[str, Any] = {"input": text}
-    if path.is_dir() and any(path.glob("date=*/source=*/*.parquet")):
-        info["kind"] = "Parquet dataset"
-        try:
-            return scan_dataset(path).collect(), info
-        except pl.exceptions.PolarsError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(
-                f"cannot read the Parquet dataset at {text!r}: {first} (a file damaged or "
-                "written by another tool; re-fetch, or remove that partition)"
-            ) from exc
-    if path.is_dir() and is_store(path):
-        info["kind"] = "page store"
-        data = load_manifest(path / MANIFEST)  # a damaged one is a StoreError naming it
-        for name in ("shape", "created", "updated"):
-            info["query" if name == "shape" else f"store {name}"] = data[name]
-        fetches = data["fetches"]
-        if fetches:
-            info["fetched at"] = fetches[-1].get("finished")
-    elif path.is_dir():
-        info["kind"] = "saved pages"
-    elif path.is_file():
-        info["kind"] = "saved page"
-    elif any(ch in text for ch in "*?["):
-        info["kind"] = "saved pages (glob)"
-    else:
-        raise ConfigError(f"no device records at {text!r}: not a file, directory or glob")
-    return read_pages(text, **options), info
+def _sampled(data: pl.DataFrame) -> str:
+    """``" (sampled at 0.1)"`` for records of a sampled Logpush job, else ``""``."""
+    if "sample_rate" not in data.columns:
+        return ""
+    rates = sorted(float(r) for r in data["sample_rate"].unique().drop_nulls())
+    return f" (sampled at {', '.join(f'{r:g}' for r in rates)})" if rates else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,13 +227,14 @@ def build_report(
     unhealthy = health.unhealthy(data)
     span = data.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max())
     first, last = span.row(0)
+    sampled = _sampled(data)
     headline = [
-        ("Devices", f"{fleet['devices']:,}"),
+        ("Devices", f"{fleet['devices']:,}{sampled}"),
         ("Connected", _pct(fleet["connected_share"])),
         ("Fleet health", str(fleet["health"])),
         ("Unhealthy devices", f"{unhealthy.height:,}"),
         ("Colos", f"{latest['colo'].n_unique():,}" if "colo" in latest.columns else "n/a"),
-        ("Records", f"{data.height:,}"),
+        ("Records", f"{data.height:,}{sampled}"),
     ]
     tables: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
@@ -354,6 +298,11 @@ def build_report(
         "records": f"{data.height:,}",
         "devices": f"{fleet['devices']:,}",
     }
+    if sampled:
+        facts["sampling"] = (
+            f"{sampled.strip(' ()')}: counts are of a sample of the records (a sampled Logpush "
+            "job), not device counts; percentiles are estimates"
+        )
     if "source" in data.columns:
         facts["sources"] = ", ".join(sorted(str(s) for s in data["source"].unique().drop_nulls()))
     if windows is not None:

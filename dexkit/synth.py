@@ -55,15 +55,22 @@ from dexkit.errors import ConfigError
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "LOGPUSH_FIELDS",
+    "LOGPUSH_SAMPLE",
+    "LOGPUSH_SUBSET",
     "SAMPLE",
     "SOURCES",
     "Device",
     "Fleet",
     "Incident",
+    "LogpushJob",
     "dumps",
     "envelope",
+    "logpush_record",
     "main",
     "sample_fleet",
+    "write_logpush",
+    "write_logpush_sample",
     "write_sample",
 ]
 
@@ -1581,7 +1588,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", default="data/sample", help="directory to write (default: %(default)s)"
     )
+    parser.add_argument(
+        "--logpush",
+        default=None,
+        metavar="DIR",
+        help="write the committed Logpush archive (data/logpush) into DIR instead",
+    )
     args = parser.parse_args(argv)
+    if args.logpush:
+        objects = write_logpush_sample(args.logpush)
+        size = sum(path.stat().st_size for path in objects)
+        print(f"wrote {len(objects)} Logpush objects to {args.logpush} ({size / 1e6:.2f} MB)")
+        return 0
     files = write_sample(args.out)
     total = sum(path.stat().st_size for path in files)
     for source in SOURCES:
@@ -1594,3 +1612,345 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------------------------------------
+# The same fleet as a Logpush archive (dataset dex_device_state_events)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogpushJob:
+    """One Logpush job of a synthetic archive: its folder, timestamp format and fields.
+
+    Parameters
+    ----------
+    name
+        The job's folder in the archive (its destination path prefix).
+    timestamp_format
+        ``"unixnano"`` (integer nanoseconds), ``"unix"`` (integer seconds) or ``"rfc3339"``.
+    fields
+        The fields it exports (``None``: all of them, :data:`LOGPUSH_FIELDS`).
+    until
+        The job writes records before this instant (``None``: to the end); the next job takes
+        over from there, as when a job is recreated with other settings.
+    """
+
+    name: str
+    timestamp_format: Literal["unixnano", "unix", "rfc3339"]
+    fields: tuple[str, ...] | None = None
+    until: datetime | None = None
+
+
+#: Every field of ``dex_device_state_events``, in the order the synthetic archive writes them.
+LOGPUSH_FIELDS: Final = (
+    "AccountID", "DeviceID", "DeviceRegistrationID", "DeviceRegistrationProfileID", "Timestamp",
+    "ClientPlatform", "ClientVersion", "WarpColoCode", "Mode", "Status", "TunnelType",
+    "DoHSubdomain", "AlwaysOn", "SwitchLocked", "FirewallEnabled", "AppFirewallEnabled",
+    "CPUPercentage", "RAMUsedPercentage", "DiskUsagePercentage", "BatteryPercentage",
+    "CPUPercentageByApp", "RAMUsedPercentageByApp", "BatteryCharging", "BatteryCycles",
+    "RAMAvailableKB", "DiskReadBPS", "DiskWriteBPS", "ConnectionType", "NetworkSSID",
+    "WiFiStrengthDBM", "NetworkReceivedBPS", "NetworkSentBPS", "HandshakeLatencyMs",
+    "DeviceIPv4Address", "DeviceIPv4Netmask", "DeviceIPv6Address", "DeviceIPv6Netmask",
+    "GatewayIPv4Address", "GatewayIPv4Netmask", "GatewayIPv6Address", "GatewayIPv6Netmask",
+    "ISPIPv4Address", "ISPIPv4Netmask", "ISPIPv4ASN", "ISPIPv4ASO", "ISPIPv4City",
+    "ISPIPv4CountryISO", "ISPIPv4StateISO", "ISPIPv4Zip",
+    "ISPIPv6Address", "ISPIPv6Netmask", "ISPIPv6ASN", "ISPIPv6ASO", "ISPIPv6City",
+    "ISPIPv6CountryISO", "ISPIPv6StateISO", "ISPIPv6Zip",
+    "TunnelStatsUpstream", "TunnelStatsDownstream", "ExperimentalExtra",
+)  # fmt: skip
+
+#: A privacy-minded job's fields: no registration, addresses, SSID or geo below the country.
+_PERSONAL: Final = frozenset(
+    {"DeviceRegistrationID", "NetworkSSID", "ISPIPv4City", "ISPIPv4StateISO", "ISPIPv4Zip",
+     "ISPIPv6City", "ISPIPv6StateISO", "ISPIPv6Zip"}
+    | {f for f in LOGPUSH_FIELDS if f.endswith(("Address", "Netmask"))}
+)  # fmt: skip
+LOGPUSH_SUBSET: Final = tuple(f for f in LOGPUSH_FIELDS if f not in _PERSONAL)
+
+_PERCENTS: Final = (
+    ("cpuPct", "CPUPercentage"),
+    ("ramUsedPct", "RAMUsedPercentage"),
+    ("diskUsagePct", "DiskUsagePercentage"),
+    ("batteryPct", "BatteryPercentage"),
+)
+_RENAMES: Final = (
+    ("platform", "ClientPlatform"),
+    ("version", "ClientVersion"),
+    ("mode", "Mode"),
+    ("status", "Status"),
+    ("tunnelType", "TunnelType"),
+    ("dohSubdomain", "DoHSubdomain"),
+    ("alwaysOn", "AlwaysOn"),
+    ("switchLocked", "SwitchLocked"),
+    ("firewallEnabled", "FirewallEnabled"),
+    ("batteryCharging", "BatteryCharging"),
+    ("batteryCycles", "BatteryCycles"),
+    ("ramAvailableKb", "RAMAvailableKB"),
+    ("diskReadBps", "DiskReadBPS"),
+    ("diskWriteBps", "DiskWriteBPS"),
+    ("connectionType", "ConnectionType"),
+    ("networkSsid", "NetworkSSID"),
+    ("wifiStrengthDbm", "WiFiStrengthDBM"),
+    ("networkRcvdBps", "NetworkReceivedBPS"),
+    ("networkSentBps", "NetworkSentBPS"),
+    ("handshakeLatencyMs", "HandshakeLatencyMs"),
+)
+_IP_KEYS: Final = (
+    ("deviceIpv4", "DeviceIPv4"),
+    ("deviceIpv6", "DeviceIPv6"),
+    ("gatewayIpv4", "GatewayIPv4"),
+    ("gatewayIpv6", "GatewayIPv6"),
+    ("ispIpv4", "ISPIPv4"),
+    ("ispIpv6", "ISPIPv6"),
+)
+_GEO: Final = (("city", "City"), ("country_iso", "CountryISO"), ("state_iso", "StateISO"),
+               ("zip", "Zip"))  # fmt: skip
+_TUNNEL: Final = (
+    "packetsSent", "packetsLost", "packetsRetransmitted", "bytesSent", "bytesLost",
+    "bytesRetransmitted",
+)  # fmt: skip
+
+
+def _fraction(value: float) -> float:
+    """An API percentage (0-100) as Logpush writes it (0-1)."""
+    return round(value / 100.0, 8)
+
+
+def _api_seconds(stamp: str) -> int:
+    return int(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S+00").replace(tzinfo=UTC).timestamp())
+
+
+def logpush_record(
+    record: dict[str, Any],
+    *,
+    timestamp_format: str = "unixnano",
+    fields: Sequence[str] | None = None,
+    account_id: str = "0" * 32,
+) -> dict[str, Any]:
+    """Return one API record of :meth:`Fleet.records` as the Logpush dataset writes it.
+
+    Percentages become fractions 0-1, IP objects flat fields, ``rtt``/``tunnelStats`` one
+    object per direction; ``deviceName``, ``personEmail``, ``estimatedLossPct`` and ``metal``
+    have no Logpush field. A disconnected record with ``handshakeLatencyMs = -1`` has no colo
+    (``WarpColoCode = "none"``). Absent values are left out; ``fields`` keeps only those.
+
+    >>> api = {"deviceId": "d1", "timestamp": "2026-11-18 14:00:00+00", "colo": "FRA",
+    ...        "platform": "mac", "status": "connected", "mode": "warp", "version": "2025.9.1",
+    ...        "cpuPct": 12.5, "rtt": {"rttUs": {"downstream": 900, "upstream": 1100}}}
+    >>> row = logpush_record(api, timestamp_format="rfc3339")
+    >>> row["Timestamp"], row["CPUPercentage"], row["TunnelStatsUpstream"]
+    ('2026-11-18T14:00:00Z', 0.125, {'rttUs': 1100})
+    """
+    seconds = _api_seconds(record["timestamp"])
+    if timestamp_format == "unixnano":
+        stamp: int | str = seconds * 1_000_000_000
+    elif timestamp_format == "unix":
+        stamp = seconds
+    elif timestamp_format == "rfc3339":
+        stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        raise ConfigError(
+            f"timestamp_format must be unixnano, unix or rfc3339: {timestamp_format!r}"
+        )
+    device_id: str = record["deviceId"]
+    out: dict[str, Any] = {
+        "AccountID": account_id,
+        "DeviceID": device_id,
+        "DeviceRegistrationID": record.get("registrationId") or record.get("deviceRegistration"),
+        "DeviceRegistrationProfileID": f"profile-{record['platform']}",
+        "Timestamp": stamp,
+    }
+    for api, name in _RENAMES:
+        out[name] = record.get(api)
+    colo = record.get("colo")
+    if record.get("handshakeLatencyMs") == -1:
+        colo = "none"
+    out["WarpColoCode"] = colo
+    if record.get("firewallEnabled") is not None:
+        out["AppFirewallEnabled"] = (
+            bool(record["firewallEnabled"]) and int(device_id[0], 16) % 3 != 0
+        )
+    for api, name in _PERCENTS:
+        if record.get(api) is not None:
+            out[name] = _fraction(record[api])
+    for api, name, value in (
+        ("cpuPctByApp", "CPUPercentageByApp", "cpu_pct"),
+        ("ramUsedPctByApp", "RAMUsedPercentageByApp", "ram_used_pct"),
+    ):
+        if record.get(api) is not None:
+            out[name] = [
+                {"name": a["name"], "percentage": _fraction(a[value])} for a in record[api]
+            ]
+    for api, prefix in _IP_KEYS:
+        obj = record.get(api)
+        if not obj:
+            continue
+        out[f"{prefix}Address"] = obj.get("address")
+        out[f"{prefix}Netmask"] = obj.get("netmask")
+        if prefix.startswith("ISP"):
+            out[f"{prefix}ASN"] = obj.get("asn")
+            out[f"{prefix}ASO"] = obj.get("aso")
+            location = obj.get("location") or {}
+            for key, suffix in _GEO:
+                out[f"{prefix}{suffix}"] = location.get(key)
+    rtt, stats = record.get("rtt") or {}, record.get("tunnelStats") or {}
+    for direction, name in (
+        ("upstream", "TunnelStatsUpstream"),
+        ("downstream", "TunnelStatsDownstream"),
+    ):
+        values: dict[str, Any] = {}
+        for key in ("rttUs", "minRttUs", "rttVarUs"):
+            if key in rtt:
+                values[key] = rtt[key][direction]
+        for key in _TUNNEL:
+            if key in stats:
+                values[key] = stats[key][direction]
+        if values:
+            out[name] = values
+    if record.get("tunnelType") == "masque" and "rtt" in record:
+        out["ExperimentalExtra"] = {"masqueVersion": "h3", "pmtu": 1350}
+    keep = LOGPUSH_FIELDS if fields is None else fields
+    return {name: out[name] for name in keep if out.get(name) is not None}
+
+
+def _logpush_jobs(start: datetime) -> tuple[LogpushJob, ...]:
+    return (
+        LogpushJob("api-job", "unixnano", until=start + timedelta(hours=2)),
+        LogpushJob("dashboard-job", "rfc3339", until=start + timedelta(hours=4)),
+        LogpushJob("privacy-job", "unix", fields=LOGPUSH_SUBSET),
+    )
+
+
+def _compact(dt: datetime) -> str:
+    return dt.strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_logpush(
+    directory: str | Path,
+    fleet: Fleet,
+    start: datetime,
+    end: datetime,
+    *,
+    jobs: Sequence[LogpushJob] | None = None,
+    batch: timedelta = timedelta(minutes=30),
+    max_records: int = 100_000,
+    sample_rate: float | None = None,
+    compresslevel: int = 6,
+) -> list[Path]:
+    """Write the fleet's raw records over ``[start, end)`` as a Logpush archive.
+
+    Layout: ``<job>/<YYYYMMDD>/<first>_<last>_<8 hex>.log.gz``: one gzip NDJSON batch per
+    ``batch`` of time (at most ``max_records`` records), in the ``{DATE}`` folder of the batch's
+    start, named like Cloudflare's objects. Each record goes to the job active at its time (by
+    default three jobs one after the other: ``unixnano`` with every field for two hours,
+    ``rfc3339`` for two more, then ``unix`` with :data:`LOGPUSH_SUBSET`, no personal fields).
+
+    Parameters
+    ----------
+    directory
+        Where to write (created if needed).
+    fleet, start, end
+        The fleet and the window (raw records, one per online device per 10 minutes).
+    jobs
+        The jobs, in time order (see :class:`LogpushJob`).
+    batch, max_records
+        How a job cuts its batches.
+    sample_rate
+        Keep each record with this probability (a stable hash of device and time), as a
+        sampled job does.
+    compresslevel
+        gzip level (files are reproducible: mtime 0, no name).
+
+    Returns
+    -------
+    list of Path
+        The objects written, sorted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> start = datetime(2026, 11, 18, 10, tzinfo=UTC)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = write_logpush(tmp, Fleet(20, seed=1), start, start.replace(hour=11))
+    ...     [p.relative_to(tmp).as_posix() for p in files]  # doctest: +NORMALIZE_WHITESPACE
+    ['api-job/20261118/20261118T100000Z_20261118T102000Z_1e10b37e.log.gz',
+     'api-job/20261118/20261118T103000Z_20261118T105000Z_c71b6848.log.gz']
+    """
+    root = Path(directory)
+    jobs = _logpush_jobs(_aware(start, "start")) if jobs is None else tuple(jobs)
+    if not jobs:
+        raise ConfigError("write_logpush(): jobs must name at least one LogpushJob")
+    if sample_rate is not None and not 0 < sample_rate <= 1:
+        raise ConfigError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+    step = int(batch.total_seconds())
+    if step <= 0 or step % _BUCKET:
+        raise ConfigError(f"batch must be a positive multiple of 10 minutes, got {batch}")
+    account = f"{_mix(fleet.seed, _S_ACCOUNT):016x}" * 2
+    written: list[Path] = []
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    starts = [None if j.until is None else int(_aware(j.until, "until").timestamp()) for j in jobs]
+    for record in fleet.records("raw", start, end):
+        seconds = _api_seconds(record["timestamp"])
+        rate = 1.0 if sample_rate is None else sample_rate
+        if rate < 1 and _unit(int(record["deviceId"][:8], 16), seconds, 0x5A4D) >= rate:
+            continue
+        index = next(
+            (i for i, until in enumerate(starts) if until is None or seconds < until), len(jobs) - 1
+        )
+        groups.setdefault((index, seconds // step), []).append(record)
+    for (job_index, slot), records in sorted(groups.items()):
+        job = jobs[job_index]
+        for first in range(0, len(records), max_records):
+            chunk = records[first : first + max_records]
+            lo = datetime.fromtimestamp(_api_seconds(chunk[0]["timestamp"]), UTC)
+            hi = datetime.fromtimestamp(_api_seconds(chunk[-1]["timestamp"]), UTC)
+            body = b"".join(
+                dumps(
+                    logpush_record(
+                        r,
+                        timestamp_format=job.timestamp_format,
+                        fields=job.fields,
+                        account_id=account,
+                    )
+                )
+                + b"\n"
+                for r in chunk
+            )
+            tag = f"{_mix(fleet.seed, slot, first, job_index) & 0xFFFFFFFF:08x}"
+            path = root / job.name / f"{lo:%Y%m%d}" / f"{_compact(lo)}_{_compact(hi)}_{tag}.log.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_gzip(body, compresslevel))
+            written.append(path)
+    return sorted(written)
+
+
+#: The Logpush archive committed in ``data/logpush``: the sample fleet's raw window (the same
+#: records as ``data/sample/raw``) written by the three default jobs.
+LOGPUSH_SAMPLE: Final[dict[str, Any]] = {"compresslevel": 9, "batch": timedelta(minutes=30)}
+
+
+def write_logpush_sample(directory: str | Path) -> list[Path]:
+    """Write the committed Logpush archive (see :data:`LOGPUSH_SAMPLE`) into ``directory``.
+
+    Existing ``.log.gz`` objects under ``directory`` are replaced.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = write_logpush_sample(tmp)
+    ...     len(files), files[0].relative_to(tmp).parts[:2]
+    (14, ('api-job', '20261118'))
+    """
+    root = Path(directory)
+    for old in root.glob("*/*/*.log.gz"):
+        old.unlink()
+    start, end = SAMPLE["windows"]["raw"]
+    return write_logpush(
+        root,
+        sample_fleet(),
+        start,
+        end,
+        batch=LOGPUSH_SAMPLE["batch"],
+        compresslevel=LOGPUSH_SAMPLE["compresslevel"],
+    )

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from dexkit._presentation import GRADE_COLORS
 from tests.browser import ARGS, CHROMIUM, drag_across, jupyter_lab, kernel_eval, run_all_cells
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def test_explorer_renders_and_redraws(lab: str, tmp_path: Path) -> None:
             badge = explorer.locator(".dexkit-summary .dexkit-table span").first
             assert badge.inner_text() in ("ok", "degraded", "critical")
             colour = badge.evaluate("s => getComputedStyle(s).backgroundColor")
-            assert colour in ("rgb(46, 125, 67)", "rgb(244, 197, 66)", "rgb(179, 38, 30)")
+            assert colour == _rgb(GRADE_COLORS[badge.inner_text()])  # the one palette
 
             # the time slider, by keyboard: three hours off the end of the window
             readout = explorer.locator(".dexkit-filter-time .widget-readout")
@@ -352,3 +353,9 @@ def test_overview_charts_are_interactive_offline(lab: str, tmp_path: Path) -> No
     outside = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", "localhost")]
     outside = [url for url in outside if not url.startswith(("data:", "blob:"))]
     assert not outside, f"the page reached outside this machine: {outside[:5]}"
+
+
+def _rgb(hex_colour: str) -> str:
+    """``#d1432f`` as the browser's computed style writes it: ``rgb(209, 67, 47)``."""
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"

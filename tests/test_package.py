@@ -70,6 +70,11 @@ EXPORTED = {
     "FetchSummary",
     "Plan",
     "compare_counts",
+    # Logpush archives
+    "LogpushSync",
+    "read_logpush",
+    "scan_logpush",
+    "sync_logpush",
 }
 
 

@@ -16,7 +16,8 @@ import pytest
 import dexkit
 from dexkit import synth
 from dexkit.errors import ConfigError, PartialWindowWarning
-from dexkit.report import Report, build_report, read_input, write_report
+from dexkit.inputs import read_input
+from dexkit.report import Report, build_report, write_report
 
 HOSTILE = [
     "</script><script>alert(1)</script>",

@@ -26,7 +26,7 @@ from dexkit.errors import (
     ServerError,
     StoreError,
 )
-from dexkit.report import read_input
+from dexkit.inputs import read_input
 from dexkit.store import MANIFEST, PageStore, split
 from dexkit.testing import FakeCloudflare
 

@@ -78,6 +78,7 @@ def test_the_wheel_carries_its_data(installed: tuple[Path, dict[str, str]]) -> N
     assert "dexkit/data/colos.csv" in names
     assert "dexkit/templates/report.html.j2" in names
     assert any(n.startswith("dexkit/data/sample/raw/") for n in names)
+    assert any(n.startswith("dexkit/data/logpush/") and n.endswith(".log.gz") for n in names)
     assert not any(n.startswith(("tests/", "notebooks/", "docs/")) for n in names)
 
 
