@@ -40,8 +40,10 @@ from dexkit.synth import (
     _S_FLICKER,
     _S_NET,
     _S_OFFLINE,
+    _S_RECORD,
     _S_STATUS,
     Fleet,
+    _Hashes,
 )
 
 __all__ = ["FleetIndex", "Listing"]
@@ -233,6 +235,16 @@ class FleetIndex:
         status[disconnected] = 1
         return status
 
+    def hashes(self, rows: Ints, bucket: int) -> list[_Hashes]:
+        """:meth:`Fleet._hashes` of the records of devices ``rows`` in ``bucket``, at once."""
+        seed, size = self.fleet.seed, len(rows)
+        phase = self.phase[rows]
+        record = _mix((seed, rows, bucket, _S_RECORD), size).tolist()
+        net = _mix((seed, rows, (bucket + phase) // 12, _S_NET), size).tolist()
+        status = _mix((seed, rows, (bucket + phase) // 6, _S_STATUS), size).tolist()
+        flicker = _mix((seed, rows, bucket, _S_FLICKER), size).tolist()
+        return [_Hashes(*row) for row in zip(record, net, status, flicker, strict=True)]
+
     def field(self, name: str, bucket: int) -> tuple[Ints, list[str]]:
         """The codes and names of a record field (colo, status, platform, mode, version)."""
         if name == "colo":
@@ -330,7 +342,11 @@ class Listing:
             first = int(self.ends[k] - self.counts[k])
             sorted_mask = self.mask(bucket)[index.order]
             rows = index.order[np.flatnonzero(sorted_mask)[lo - first : hi - first]]
-            out.extend(index.fleet._record(index.devices[i], bucket) for i in rows.tolist())
+            hashes = index.hashes(rows, bucket)
+            out.extend(
+                index.fleet._record(index.devices[i], bucket, h)
+                for i, h in zip(rows.tolist(), hashes, strict=True)
+            )
             lo = int(self.ends[k])
             k += 1
         return out

@@ -105,6 +105,15 @@ def _unit(*parts: int) -> float:
     return _mix(*parts) / _TWO64
 
 
+class _Hashes(NamedTuple):
+    """The stable hashes one record draws from (:meth:`Fleet._hashes`)."""
+
+    record: int  # seeds the record's random stream
+    net: int  # the network context, sticky over 2-hour blocks
+    status: int  # the status, sticky over 1-hour blocks
+    flicker: int  # a connected device's brief flicker (countable fleets; else 0)
+
+
 class _Table:
     """Weighted choice over a fixed list, by one uniform draw."""
 
@@ -1094,9 +1103,25 @@ class Fleet:
 
     # -- one record ----------------------------------------------------------------------------
 
-    def _record(self, d: Device, bucket: int) -> dict[str, Any]:
-        seed, index = self.seed, d.index
-        rng = random.Random(_mix(seed, index, bucket, _S_RECORD))
+    def _hashes(self, d: Device, bucket: int) -> _Hashes:
+        """Return the stable hashes of device ``d``'s record in raw bucket ``bucket``."""
+        seed, index, phase = self.seed, d.index, d.offline_phase
+        return _Hashes(
+            record=_mix(seed, index, bucket, _S_RECORD),
+            net=_mix(seed, index, (bucket + phase) // 12, _S_NET),
+            status=_mix(seed, index, (bucket + phase) // 6, _S_STATUS),
+            flicker=_mix(seed, index, bucket, _S_FLICKER) if self.countable else 0,
+        )
+
+    def _record(self, d: Device, bucket: int, hashes: _Hashes | None = None) -> dict[str, Any]:
+        """Return device ``d``'s record in raw bucket ``bucket``.
+
+        ``hashes`` are :meth:`_hashes` of the record, when the caller computed them already
+        (:class:`dexkit._fleetindex.FleetIndex` does so for a whole page at once).
+        """
+        if hashes is None:
+            hashes = self._hashes(d, bucket)
+        rng = random.Random(hashes.record)
         t = bucket * _BUCKET
         home = _COLOS[d.colo]
         local = t + home.tz_minutes * 60
@@ -1105,8 +1130,7 @@ class Fleet:
         working = weekday < 5 and 8 <= hour < 18
 
         # Network context: sticky over 2-hour blocks.
-        block = (bucket + d.offline_phase) // 12
-        h = _mix(seed, index, block, _S_NET)  # three uniforms from one hash
+        h = hashes.net  # three uniforms from one hash
         u_net = (h & 0x1FFFFF) / 2097152.0
         u_where = ((h >> 21) & 0x1FFFFF) / 2097152.0
         colo_code = home.neighbour if (h >> 42) / 4194304.0 < 0.02 else d.colo
@@ -1124,7 +1148,7 @@ class Fleet:
             isp, city = d.home_isp, d.city
 
         # Status: sticky over hours, flickers within.
-        u_status = _unit(seed, index, (bucket + d.offline_phase) // 6, _S_STATUS)
+        u_status = hashes.status / _TWO64
         if u_status < 0.905:
             status = "connected"
         elif u_status < 0.95:
@@ -1140,7 +1164,7 @@ class Fleet:
             cpu_hit = d.platform == incident.platform and d.version == incident.version
         u = rng.random()
         if self.countable:  # a stable hash instead (the draw above keeps the stream aligned)
-            u = _unit(seed, index, bucket, _S_FLICKER)
+            u = hashes.flicker / _TWO64
         if status == "connected":
             if u < 0.01 or (colo_hit and u < 0.07):
                 status = "connecting"
@@ -1260,9 +1284,9 @@ class Fleet:
 
         # Addresses (built once per device and network, copied into each record).
         ctx = 2 if conn == "cellular" else 1 if at_office else 0
-        nets = self._nets.get(index * 3 + ctx)
+        nets = self._nets.get(d.index * 3 + ctx)
         if nets is None:
-            nets = self._nets[index * 3 + ctx] = _addresses(d, ctx, isp, city, home.country)
+            nets = self._nets[d.index * 3 + ctx] = _addresses(d, ctx, isp, city, home.country)
         for key, obj in nets:
             if obj is None:
                 put(key, None)
