@@ -329,8 +329,12 @@ class Listing:
         match = index.match(self.filters, bucket)
         return here if match is None else here & match
 
-    def slice(self, lo: int, hi: int) -> list[dict[str, Any]]:
-        """Records ``lo`` to ``hi`` (exclusive), as :meth:`Fleet.records` lists them."""
+    def slice(self, lo: int, hi: int, *, shared: bool = False) -> list[dict[str, Any]]:
+        """Records ``lo`` to ``hi`` (exclusive), as :meth:`Fleet.records` lists them.
+
+        With ``shared``, records share their address objects with other records (see
+        ``Fleet._record``): for a caller that serializes them at once.
+        """
         lo, hi = max(lo, 0), min(hi, self.total)
         out: list[dict[str, Any]] = []
         if lo >= hi:
@@ -344,7 +348,7 @@ class Listing:
             rows = index.order[np.flatnonzero(sorted_mask)[lo - first : hi - first]]
             hashes = index.hashes(rows, bucket)
             out.extend(
-                index.fleet._record(index.devices[i], bucket, h)
+                index.fleet._record(index.devices[i], bucket, h, shared=shared)
                 for i, h in zip(rows.tolist(), hashes, strict=True)
             )
             lo = int(self.ends[k])
