@@ -62,9 +62,17 @@ Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
 
-def _mix(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.uint64]:
-    """``synth._mix`` over arrays: the same splitmix64 chain, element-wise (uint64 wraps)."""
-    h = np.full(size, 0x9E3779B97F4A7C15, dtype=_U64)
+def _mix(
+    parts: Sequence[int | npt.NDArray[Any]],
+    size: int,
+    state: npt.NDArray[np.uint64] | None = None,
+) -> npt.NDArray[np.uint64]:
+    """``synth._mix`` over arrays: the same splitmix64 chain, element-wise (uint64 wraps).
+
+    ``state`` is the chain after some first parts (``_mix(first, size)``): the hash of
+    ``first + parts`` is then ``_mix(parts, size, state)``, at the cost of ``parts`` only.
+    """
+    h = np.full(size, 0x9E3779B97F4A7C15, dtype=_U64) if state is None else state.copy()
     m1, m2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
     s31, s29 = _U64(31), _U64(29)
     for part in parts:
@@ -79,8 +87,12 @@ def _mix(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.u
     return h
 
 
-def _unit(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.float64]:
-    return _mix(parts, size).astype(np.float64) / float(1 << 64)
+def _unit(
+    parts: Sequence[int | npt.NDArray[Any]],
+    size: int,
+    state: npt.NDArray[np.uint64] | None = None,
+) -> npt.NDArray[np.float64]:
+    return _mix(parts, size, state).astype(np.float64) / float(1 << 64)
 
 
 def _codes(values: Sequence[str]) -> tuple[Ints, list[str]]:
@@ -127,12 +139,16 @@ class FleetIndex:
         with self._lock:
             if self._ready:
                 return self
-            devices, order = self.fleet._roster()
-            n = len(devices)
+            roster, order = self.fleet._roster()
+            n = len(roster)
             self.n = n
-            self.devices = devices
-            self.index = np.arange(n, dtype=np.int64)
-            self.order = np.array(order, dtype=np.int64)
+            self.roster = roster  # by device index
+            # Every per-device array is in deviceId order, the order of a bucket's records:
+            # position p holds device index[p].
+            self.index = np.array(order, dtype=np.int64)
+            devices = [roster[i] for i in order]
+            # The hash chain after (seed, device): every per-device hash goes on from it.
+            self.chain = _mix((self.fleet.seed, self.index), n)
             self.phase = np.array([d.offline_phase for d in devices], dtype=np.int64)
             self.share = np.array([d.offline_share for d in devices], dtype=np.float64)
             self.stale = np.array(
@@ -151,7 +167,7 @@ class FleetIndex:
             self.static: dict[str, tuple[Ints, list[str]]] = {
                 name: _codes([getattr(d, name) for d in devices]) for name in _STATIC
             }
-            self.ids = {d.device_id: d.index for d in devices}
+            self.ids = {d.device_id: position for position, d in enumerate(devices)}
             incident = self.fleet.incident
             self.cpu_hit = np.zeros(n, dtype=np.bool_)
             if incident is not None:
@@ -191,21 +207,19 @@ class FleetIndex:
         return out
 
     def online(self, bucket: int) -> Bools:
-        """Which devices (by index) report in raw bucket ``bucket``."""
-        seed = self.fleet.seed
+        """Which devices (by position) report in raw bucket ``bucket``."""
 
         def make(block: int) -> Bools:
-            u = _unit((seed, self.index, block, _S_OFFLINE), self.n)
+            u = _unit((block, _S_OFFLINE), self.n, self.chain)
             return np.asarray(u >= self.share)
 
         return np.asarray(self._block("online", bucket, 12, make) & (bucket < self.stale))
 
     def colo(self, bucket: int) -> Ints:
         """The colo code (index into ``colo_names``) of each device's record in ``bucket``."""
-        seed = self.fleet.seed
 
         def make(block: int) -> Bools:
-            h = _mix((seed, self.index, block, _S_NET), self.n)
+            h = _mix((block, _S_NET), self.n, self.chain)
             return np.asarray((h >> _U64(42)).astype(np.float64) / 4194304.0 < 0.02)
 
         roams = self._block("roam", bucket, 12, make)
@@ -213,15 +227,14 @@ class FleetIndex:
 
     def status(self, bucket: int, colo: Ints | None = None) -> Ints:
         """The status code (index into :data:`STATUSES`) of each device's record in ``bucket``."""
-        seed = self.fleet.seed
 
         def make(block: int) -> npt.NDArray[np.int8]:
-            u = _unit((seed, self.index, block, _S_STATUS), self.n)
+            u = _unit((block, _S_STATUS), self.n, self.chain)
             cut = np.searchsorted(np.array([0.905, 0.95, 0.985]), u, side="right")
             return np.asarray(cut, dtype=np.int8)
 
         status = np.array(self._block("status", bucket, 6, make), dtype=np.int64)
-        u = _unit((seed, self.index, bucket, _S_FLICKER), self.n)
+        u = _unit((bucket, _S_FLICKER), self.n, self.chain)
         connected = status == 0
         incident, window = self.fleet.incident, self.fleet._window
         if incident is not None and window[0] <= bucket * _BUCKET < window[1]:
@@ -235,14 +248,13 @@ class FleetIndex:
         status[disconnected] = 1
         return status
 
-    def hashes(self, rows: Ints, bucket: int) -> list[_Hashes]:
-        """:meth:`Fleet._hashes` of the records of devices ``rows`` in ``bucket``, at once."""
-        seed, size = self.fleet.seed, len(rows)
-        phase = self.phase[rows]
-        record = _mix((seed, rows, bucket, _S_RECORD), size).tolist()
-        net = _mix((seed, rows, (bucket + phase) // 12, _S_NET), size).tolist()
-        status = _mix((seed, rows, (bucket + phase) // 6, _S_STATUS), size).tolist()
-        flicker = _mix((seed, rows, bucket, _S_FLICKER), size).tolist()
+    def hashes(self, positions: Ints, bucket: int) -> list[_Hashes]:
+        """:meth:`Fleet._hashes` of the records in ``bucket`` of the devices at ``positions``."""
+        size, chain, phase = len(positions), self.chain[positions], self.phase[positions]
+        record = _mix((bucket, _S_RECORD), size, chain).tolist()
+        net = _mix(((bucket + phase) // 12, _S_NET), size, chain).tolist()
+        status = _mix(((bucket + phase) // 6, _S_STATUS), size, chain).tolist()
+        flicker = _mix((bucket, _S_FLICKER), size, chain).tolist()
         return [_Hashes(*row) for row in zip(record, net, status, flicker, strict=True)]
 
     def field(self, name: str, bucket: int) -> tuple[Ints, list[str]]:
@@ -323,7 +335,7 @@ class Listing:
         self.total = int(self.ends[-1]) if len(counts) else 0
 
     def mask(self, bucket: int) -> Bools:
-        """Which devices (by index) have a record of this listing in ``bucket``."""
+        """Which devices (by position) have a record of this listing in ``bucket``."""
         index = self.index
         here = index.online(bucket) if self.latest is None else self.latest == bucket
         match = index.match(self.filters, bucket)
@@ -344,12 +356,11 @@ class Listing:
         while lo < hi and k < len(self.buckets):
             bucket = self.buckets[k]
             first = int(self.ends[k] - self.counts[k])
-            sorted_mask = self.mask(bucket)[index.order]
-            rows = index.order[np.flatnonzero(sorted_mask)[lo - first : hi - first]]
-            hashes = index.hashes(rows, bucket)
+            positions = np.flatnonzero(self.mask(bucket))[lo - first : hi - first]
+            hashes = index.hashes(positions, bucket)
             out.extend(
-                index.fleet._record(index.devices[i], bucket, h, shared=shared)
-                for i, h in zip(rows.tolist(), hashes, strict=True)
+                index.fleet._record(index.roster[i], bucket, h, shared=shared)
+                for i, h in zip(index.index[positions].tolist(), hashes, strict=True)
             )
             lo = int(self.ends[k])
             k += 1

@@ -641,9 +641,9 @@ def test_the_index_hashes_a_page_as_each_record_does(seed: int) -> None:
 
     fleet = Fleet(400, seed=seed, countable=True)
     index = FleetIndex(fleet).build()
-    rows = np.array([0, 1, 57, 399, 200, 3], dtype=np.int64)
+    positions = np.array([0, 1, 57, 399, 200, 3], dtype=np.int64)
     first = int(T0.timestamp()) // 600
     for bucket in (first, first + 5, first + 11, first + 12, first + 1000):
-        want = [fleet._hashes(fleet.device(i), bucket) for i in rows.tolist()]
-        assert index.hashes(rows, bucket) == want
+        want = [fleet._hashes(fleet.device(i), bucket) for i in index.index[positions].tolist()]
+        assert index.hashes(positions, bucket) == want
         assert all(0 <= value < 2**64 for h in want for value in h)
