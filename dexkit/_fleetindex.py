@@ -248,7 +248,7 @@ class FleetIndex:
         status[disconnected] = 1
         return status
 
-    def hashes(self, positions: Ints, bucket: int) -> list[_Hashes]:
+    def hashes(self, positions: npt.NDArray[np.integer[Any]], bucket: int) -> list[_Hashes]:
         """:meth:`Fleet._hashes` of the records in ``bucket`` of the devices at ``positions``."""
         size, chain, phase = len(positions), self.chain[positions], self.phase[positions]
         record = _mix((bucket, _S_RECORD), size, chain).tolist()
@@ -333,6 +333,9 @@ class Listing:
         self.counts = np.array(counts, dtype=np.int64)
         self.ends = np.cumsum(self.counts)
         self.total = int(self.ends[-1]) if len(counts) else 0
+        # The positions of the last bucket a page was taken from: a client reading the
+        # listing in order takes hundreds of pages from one bucket.
+        self._recent: tuple[int, npt.NDArray[np.int32]] | None = None
 
     def mask(self, bucket: int) -> Bools:
         """Which devices (by position) have a record of this listing in ``bucket``."""
@@ -340,6 +343,15 @@ class Listing:
         here = index.online(bucket) if self.latest is None else self.latest == bucket
         match = index.match(self.filters, bucket)
         return here if match is None else here & match
+
+    def positions(self, bucket: int) -> npt.NDArray[np.int32]:
+        """The positions (deviceId order) of the devices with a record in ``bucket``."""
+        recent = self._recent
+        if recent is not None and recent[0] == bucket:
+            return recent[1]
+        positions = np.flatnonzero(self.mask(bucket)).astype(np.int32)
+        self._recent = (bucket, positions)
+        return positions
 
     def slice(self, lo: int, hi: int, *, shared: bool = False) -> list[dict[str, Any]]:
         """Records ``lo`` to ``hi`` (exclusive), as :meth:`Fleet.records` lists them.
@@ -356,7 +368,7 @@ class Listing:
         while lo < hi and k < len(self.buckets):
             bucket = self.buckets[k]
             first = int(self.ends[k] - self.counts[k])
-            positions = np.flatnonzero(self.mask(bucket))[lo - first : hi - first]
+            positions = self.positions(bucket)[lo - first : hi - first]
             hashes = index.hashes(positions, bucket)
             out.extend(
                 index.fleet._record(index.roster[i], bucket, h, shared=shared)
