@@ -40,8 +40,10 @@ from dexkit.synth import (
     _S_FLICKER,
     _S_NET,
     _S_OFFLINE,
+    _S_RECORD,
     _S_STATUS,
     Fleet,
+    _Hashes,
 )
 
 __all__ = ["FleetIndex", "Listing"]
@@ -60,9 +62,17 @@ Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
 
-def _mix(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.uint64]:
-    """``synth._mix`` over arrays: the same splitmix64 chain, element-wise (uint64 wraps)."""
-    h = np.full(size, 0x9E3779B97F4A7C15, dtype=_U64)
+def _mix(
+    parts: Sequence[int | npt.NDArray[Any]],
+    size: int,
+    state: npt.NDArray[np.uint64] | None = None,
+) -> npt.NDArray[np.uint64]:
+    """``synth._mix`` over arrays: the same splitmix64 chain, element-wise (uint64 wraps).
+
+    ``state`` is the chain after some first parts (``_mix(first, size)``): the hash of
+    ``first + parts`` is then ``_mix(parts, size, state)``, at the cost of ``parts`` only.
+    """
+    h = np.full(size, 0x9E3779B97F4A7C15, dtype=_U64) if state is None else state.copy()
     m1, m2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
     s31, s29 = _U64(31), _U64(29)
     for part in parts:
@@ -77,8 +87,12 @@ def _mix(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.u
     return h
 
 
-def _unit(parts: Sequence[int | npt.NDArray[Any]], size: int) -> npt.NDArray[np.float64]:
-    return _mix(parts, size).astype(np.float64) / float(1 << 64)
+def _unit(
+    parts: Sequence[int | npt.NDArray[Any]],
+    size: int,
+    state: npt.NDArray[np.uint64] | None = None,
+) -> npt.NDArray[np.float64]:
+    return _mix(parts, size, state).astype(np.float64) / float(1 << 64)
 
 
 def _codes(values: Sequence[str]) -> tuple[Ints, list[str]]:
@@ -125,12 +139,16 @@ class FleetIndex:
         with self._lock:
             if self._ready:
                 return self
-            devices, order = self.fleet._roster()
-            n = len(devices)
+            roster, order = self.fleet._roster()
+            n = len(roster)
             self.n = n
-            self.devices = devices
-            self.index = np.arange(n, dtype=np.int64)
-            self.order = np.array(order, dtype=np.int64)
+            self.roster = roster  # by device index
+            # Every per-device array is in deviceId order, the order of a bucket's records:
+            # position p holds device index[p].
+            self.index = np.array(order, dtype=np.int64)
+            devices = [roster[i] for i in order]
+            # The hash chain after (seed, device): every per-device hash goes on from it.
+            self.chain = _mix((self.fleet.seed, self.index), n)
             self.phase = np.array([d.offline_phase for d in devices], dtype=np.int64)
             self.share = np.array([d.offline_share for d in devices], dtype=np.float64)
             self.stale = np.array(
@@ -149,7 +167,7 @@ class FleetIndex:
             self.static: dict[str, tuple[Ints, list[str]]] = {
                 name: _codes([getattr(d, name) for d in devices]) for name in _STATIC
             }
-            self.ids = {d.device_id: d.index for d in devices}
+            self.ids = {d.device_id: position for position, d in enumerate(devices)}
             incident = self.fleet.incident
             self.cpu_hit = np.zeros(n, dtype=np.bool_)
             if incident is not None:
@@ -189,21 +207,19 @@ class FleetIndex:
         return out
 
     def online(self, bucket: int) -> Bools:
-        """Which devices (by index) report in raw bucket ``bucket``."""
-        seed = self.fleet.seed
+        """Which devices (by position) report in raw bucket ``bucket``."""
 
         def make(block: int) -> Bools:
-            u = _unit((seed, self.index, block, _S_OFFLINE), self.n)
+            u = _unit((block, _S_OFFLINE), self.n, self.chain)
             return np.asarray(u >= self.share)
 
         return np.asarray(self._block("online", bucket, 12, make) & (bucket < self.stale))
 
     def colo(self, bucket: int) -> Ints:
         """The colo code (index into ``colo_names``) of each device's record in ``bucket``."""
-        seed = self.fleet.seed
 
         def make(block: int) -> Bools:
-            h = _mix((seed, self.index, block, _S_NET), self.n)
+            h = _mix((block, _S_NET), self.n, self.chain)
             return np.asarray((h >> _U64(42)).astype(np.float64) / 4194304.0 < 0.02)
 
         roams = self._block("roam", bucket, 12, make)
@@ -211,15 +227,14 @@ class FleetIndex:
 
     def status(self, bucket: int, colo: Ints | None = None) -> Ints:
         """The status code (index into :data:`STATUSES`) of each device's record in ``bucket``."""
-        seed = self.fleet.seed
 
         def make(block: int) -> npt.NDArray[np.int8]:
-            u = _unit((seed, self.index, block, _S_STATUS), self.n)
+            u = _unit((block, _S_STATUS), self.n, self.chain)
             cut = np.searchsorted(np.array([0.905, 0.95, 0.985]), u, side="right")
             return np.asarray(cut, dtype=np.int8)
 
         status = np.array(self._block("status", bucket, 6, make), dtype=np.int64)
-        u = _unit((seed, self.index, bucket, _S_FLICKER), self.n)
+        u = _unit((bucket, _S_FLICKER), self.n, self.chain)
         connected = status == 0
         incident, window = self.fleet.incident, self.fleet._window
         if incident is not None and window[0] <= bucket * _BUCKET < window[1]:
@@ -232,6 +247,15 @@ class FleetIndex:
         status[connecting] = 3
         status[disconnected] = 1
         return status
+
+    def hashes(self, positions: npt.NDArray[np.integer[Any]], bucket: int) -> list[_Hashes]:
+        """:meth:`Fleet._hashes` of the records in ``bucket`` of the devices at ``positions``."""
+        size, chain, phase = len(positions), self.chain[positions], self.phase[positions]
+        record = _mix((bucket, _S_RECORD), size, chain).tolist()
+        net = _mix(((bucket + phase) // 12, _S_NET), size, chain).tolist()
+        status = _mix(((bucket + phase) // 6, _S_STATUS), size, chain).tolist()
+        flicker = _mix((bucket, _S_FLICKER), size, chain).tolist()
+        return [_Hashes(*row) for row in zip(record, net, status, flicker, strict=True)]
 
     def field(self, name: str, bucket: int) -> tuple[Ints, list[str]]:
         """The codes and names of a record field (colo, status, platform, mode, version)."""
@@ -309,16 +333,32 @@ class Listing:
         self.counts = np.array(counts, dtype=np.int64)
         self.ends = np.cumsum(self.counts)
         self.total = int(self.ends[-1]) if len(counts) else 0
+        # The positions of the last bucket a page was taken from: a client reading the
+        # listing in order takes hundreds of pages from one bucket.
+        self._recent: tuple[int, npt.NDArray[np.int32]] | None = None
 
     def mask(self, bucket: int) -> Bools:
-        """Which devices (by index) have a record of this listing in ``bucket``."""
+        """Which devices (by position) have a record of this listing in ``bucket``."""
         index = self.index
         here = index.online(bucket) if self.latest is None else self.latest == bucket
         match = index.match(self.filters, bucket)
         return here if match is None else here & match
 
-    def slice(self, lo: int, hi: int) -> list[dict[str, Any]]:
-        """Records ``lo`` to ``hi`` (exclusive), as :meth:`Fleet.records` lists them."""
+    def positions(self, bucket: int) -> npt.NDArray[np.int32]:
+        """The positions (deviceId order) of the devices with a record in ``bucket``."""
+        recent = self._recent
+        if recent is not None and recent[0] == bucket:
+            return recent[1]
+        positions = np.flatnonzero(self.mask(bucket)).astype(np.int32)
+        self._recent = (bucket, positions)
+        return positions
+
+    def slice(self, lo: int, hi: int, *, shared: bool = False) -> list[dict[str, Any]]:
+        """Records ``lo`` to ``hi`` (exclusive), as :meth:`Fleet.records` lists them.
+
+        With ``shared``, records share their address objects with other records (see
+        ``Fleet._record``): for a caller that serializes them at once.
+        """
         lo, hi = max(lo, 0), min(hi, self.total)
         out: list[dict[str, Any]] = []
         if lo >= hi:
@@ -328,9 +368,12 @@ class Listing:
         while lo < hi and k < len(self.buckets):
             bucket = self.buckets[k]
             first = int(self.ends[k] - self.counts[k])
-            sorted_mask = self.mask(bucket)[index.order]
-            rows = index.order[np.flatnonzero(sorted_mask)[lo - first : hi - first]]
-            out.extend(index.fleet._record(index.devices[i], bucket) for i in rows.tolist())
+            positions = self.positions(bucket)[lo - first : hi - first]
+            hashes = index.hashes(positions, bucket)
+            out.extend(
+                index.fleet._record(index.roster[i], bucket, h, shared=shared)
+                for i, h in zip(index.index[positions].tolist(), hashes, strict=True)
+            )
             lo = int(self.ends[k])
             k += 1
         return out

@@ -112,6 +112,15 @@ def _unit(*parts: int) -> float:
     return _mix(*parts) / _TWO64
 
 
+class _Hashes(NamedTuple):
+    """The stable hashes one record draws from (:meth:`Fleet._hashes`)."""
+
+    record: int  # seeds the record's random stream
+    net: int  # the network context, sticky over 2-hour blocks
+    status: int  # the status, sticky over 1-hour blocks
+    flicker: int  # a connected device's brief flicker (countable fleets; else 0)
+
+
 class _Table:
     """Weighted choice over a fixed list, by one uniform draw."""
 
@@ -579,8 +588,7 @@ def _uuid4(rng: random.Random) -> str:
 def _num(value: float, digits: int = 1) -> float | int:
     """Round like the API does and write whole floats as integers (Go's encoder)."""
     rounded = round(value, digits)
-    whole = int(rounded)
-    return whole if rounded == whole else rounded
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
@@ -1101,9 +1109,29 @@ class Fleet:
 
     # -- one record ----------------------------------------------------------------------------
 
-    def _record(self, d: Device, bucket: int) -> dict[str, Any]:
-        seed, index = self.seed, d.index
-        rng = random.Random(_mix(seed, index, bucket, _S_RECORD))
+    def _hashes(self, d: Device, bucket: int) -> _Hashes:
+        """Return the stable hashes of device ``d``'s record in raw bucket ``bucket``."""
+        seed, index, phase = self.seed, d.index, d.offline_phase
+        return _Hashes(
+            record=_mix(seed, index, bucket, _S_RECORD),
+            net=_mix(seed, index, (bucket + phase) // 12, _S_NET),
+            status=_mix(seed, index, (bucket + phase) // 6, _S_STATUS),
+            flicker=_mix(seed, index, bucket, _S_FLICKER) if self.countable else 0,
+        )
+
+    def _record(
+        self, d: Device, bucket: int, hashes: _Hashes | None = None, *, shared: bool = False
+    ) -> dict[str, Any]:
+        """Return device ``d``'s record in raw bucket ``bucket``.
+
+        ``hashes`` are :meth:`_hashes` of the record, when the caller computed them already
+        (:class:`dexkit._fleetindex.FleetIndex` does so for a whole page at once). With
+        ``shared``, the address objects are the fleet's cached ones, shared with other records:
+        for a caller that serializes the record at once and keeps nothing.
+        """
+        if hashes is None:
+            hashes = self._hashes(d, bucket)
+        rng = random.Random(hashes.record)
         t = bucket * _BUCKET
         home = _COLOS[d.colo]
         local = t + home.tz_minutes * 60
@@ -1112,8 +1140,7 @@ class Fleet:
         working = weekday < 5 and 8 <= hour < 18
 
         # Network context: sticky over 2-hour blocks.
-        block = (bucket + d.offline_phase) // 12
-        h = _mix(seed, index, block, _S_NET)  # three uniforms from one hash
+        h = hashes.net  # three uniforms from one hash
         u_net = (h & 0x1FFFFF) / 2097152.0
         u_where = ((h >> 21) & 0x1FFFFF) / 2097152.0
         colo_code = home.neighbour if (h >> 42) / 4194304.0 < 0.02 else d.colo
@@ -1131,7 +1158,7 @@ class Fleet:
             isp, city = d.home_isp, d.city
 
         # Status: sticky over hours, flickers within.
-        u_status = _unit(seed, index, (bucket + d.offline_phase) // 6, _S_STATUS)
+        u_status = hashes.status / _TWO64
         if u_status < 0.905:
             status = "connected"
         elif u_status < 0.95:
@@ -1147,14 +1174,14 @@ class Fleet:
             cpu_hit = d.platform == incident.platform and d.version == incident.version
         u = rng.random()
         if self.countable:  # a stable hash instead (the draw above keeps the stream aligned)
-            u = _unit(seed, index, bucket, _S_FLICKER)
+            u = hashes.flicker / _TWO64
         if status == "connected":
             if u < 0.01 or (colo_hit and u < 0.07):
                 status = "connecting"
             elif colo_hit and u < 0.09:
                 status = "disconnected"
 
-        nulls = d.explicit_nulls
+        # A field set to None is absent: newer clients omit it, older ones send null (at the end).
         rec: dict[str, Any] = {
             "deviceId": d.device_id,
             "timestamp": _stamp(t),
@@ -1165,19 +1192,12 @@ class Fleet:
             "version": d.version,
             "deviceName": d.name,
             "personEmail": d.person_email,
+            "registrationId": None if d.legacy else d.registration_id,
+            "deviceRegistration": d.registration_id if d.legacy else None,
+            "alwaysOn": d.always_on,
+            "switchLocked": d.switch_locked,
+            "firewallEnabled": d.firewall_enabled,
         }
-
-        def put(key: str, value: Any) -> None:
-            if value is not None:
-                rec[key] = value
-            elif nulls:
-                rec[key] = None
-
-        put("registrationId", None if d.legacy else d.registration_id)
-        put("deviceRegistration", d.registration_id if d.legacy else None)
-        rec["alwaysOn"] = d.always_on
-        rec["switchLocked"] = d.switch_locked
-        put("firewallEnabled", d.firewall_enabled)
 
         # Device health.
         cpu = d.cpu_base * (1.3 if working else 0.8) * math.exp(rng.gauss(0.0, 0.35))
@@ -1189,17 +1209,15 @@ class Fleet:
             cpu = min(cpu + extra, 100.0)
         ram = min(d.ram_base + rng.gauss(0.0, 6.0) + (5.0 if working else 0.0), 98.0)
         ram = max(ram, 8.0)
-        put("cpuPct", _num(max(cpu, 0.1)))
-        put("ramUsedPct", _num(ram))
-        put("ramAvailableKb", int(d.ram_total_kb * (100.0 - ram) / 100.0))
-        put("diskUsagePct", _num(d.disk_base + 0.2 * math.sin(t / 86400.0 + d.index)))
+        rec["cpuPct"] = _num(max(cpu, 0.1))
+        rec["ramUsedPct"] = _num(ram)
+        rec["ramAvailableKb"] = int(d.ram_total_kb * (100.0 - ram) / 100.0)
+        rec["diskUsagePct"] = _num(d.disk_base + 0.2 * math.sin(t / 86400.0 + d.index))
         busy = 1.0 if working else 0.3
-        put("diskReadBps", None if rng.random() < 0.02 else int(_lognormal(rng, 9e5 * busy, 1.2)))
-        put("diskWriteBps", None if rng.random() < 0.02 else int(_lognormal(rng, 4e5 * busy, 1.2)))
+        rec["diskReadBps"] = None if rng.random() < 0.02 else int(_lognormal(rng, 9e5 * busy, 1.2))
+        rec["diskWriteBps"] = None if rng.random() < 0.02 else int(_lognormal(rng, 4e5 * busy, 1.2))
         if d.form == "desktop":
-            put("batteryPct", None)
-            put("batteryCharging", None)
-            put("batteryCycles", None)
+            rec["batteryPct"] = rec["batteryCharging"] = rec["batteryCycles"] = None
         else:
             x = ((t / d.battery_period) + d.battery_phase) % 1.0
             if d.docked:
@@ -1208,24 +1226,22 @@ class Fleet:
                 pct, charging = round(100 - x / 0.75 * 78), False
             else:
                 pct, charging = round(22 + (x - 0.75) / 0.25 * 78), True
-            put("batteryPct", pct)
-            put("batteryCharging", charging)
-            put("batteryCycles", d.battery_cycles + max(0, (t - 1_700_000_000) // 172_800))
+            rec["batteryPct"] = pct
+            rec["batteryCharging"] = charging
+            rec["batteryCycles"] = d.battery_cycles + max(0, (t - 1_700_000_000) // 172_800)
 
         # Network.
-        put("connectionType", conn)
+        rec["connectionType"] = conn
         if conn == "wifi":
-            ssid = "ACME-Corp" if at_office else d.home_ssid
-            put("networkSsid", ssid)
+            rec["networkSsid"] = "ACME-Corp" if at_office else d.home_ssid
             dbm = int(rng.gauss(-52 if at_office else -60, 9))
-            put("wifiStrengthDbm", None if rng.random() < 0.03 else max(-90, min(-28, dbm)))
+            rec["wifiStrengthDbm"] = None if rng.random() < 0.03 else max(-90, min(-28, dbm))
         else:
-            put("networkSsid", None)
-            put("wifiStrengthDbm", None)
+            rec["networkSsid"] = rec["wifiStrengthDbm"] = None
         rcvd = int(_lognormal(rng, 2.5e5 * busy, 1.3))
         sent = int(_lognormal(rng, 6e4 * busy, 1.3))
-        put("networkRcvdBps", rcvd)
-        put("networkSentBps", sent)
+        rec["networkRcvdBps"] = rcvd
+        rec["networkSentBps"] = sent
 
         tunnel = status == "connected" and d.mode in _TUNNEL_MODES
         rtt_ms = d.rtt_ms * (colo.rtt_ms / home.rtt_ms) * math.exp(rng.gauss(0.0, 0.25))
@@ -1243,17 +1259,16 @@ class Fleet:
             loss += rng.uniform(*incident.loss_pct_points)
         loss = min(loss, 100.0)
         if tunnel:
-            put("handshakeLatencyMs", int(handshake))
-            put("estimatedLossPct", _num(loss, 2))
+            rec["handshakeLatencyMs"] = int(handshake)
+            rec["estimatedLossPct"] = _num(loss, 2)
         elif status == "disconnected" and rng.random() < 0.3:
-            put("handshakeLatencyMs", -1)
-            put("estimatedLossPct", None)
+            rec["handshakeLatencyMs"] = -1
+            rec["estimatedLossPct"] = None
         else:
-            put("handshakeLatencyMs", None)
-            put("estimatedLossPct", None)
-        put("tunnelType", d.tunnel_type)
-        put("dohSubdomain", self.doh_subdomain if d.mode in _DOH_MODES else None)
-        put("metal", f"{colo.number}m{d.server if colo_code == d.colo else d.server // 2 + 1}")
+            rec["handshakeLatencyMs"] = rec["estimatedLossPct"] = None
+        rec["tunnelType"] = d.tunnel_type
+        rec["dohSubdomain"] = self.doh_subdomain if d.mode in _DOH_MODES else None
+        rec["metal"] = f"{colo.number}m{d.server if colo_code == d.colo else d.server // 2 + 1}"
 
         # Per-app usage (desktop platforms only).
         if d.apps:
@@ -1262,21 +1277,14 @@ class Fleet:
             top = _by_app(rng, d.apps, ram, True, 0.0)
             rec["ramUsedPctByApp"] = [{"name": n, "ram_used_pct": _num(v)} for v, n in top]
         else:
-            put("cpuPctByApp", None)
-            put("ramUsedPctByApp", None)
+            rec["cpuPctByApp"] = rec["ramUsedPctByApp"] = None
 
-        # Addresses (built once per device and network, copied into each record).
+        # Addresses (built once per device and network).
         ctx = 2 if conn == "cellular" else 1 if at_office else 0
-        nets = self._nets.get(index * 3 + ctx)
+        nets = self._nets.get(d.index * 3 + ctx)
         if nets is None:
-            nets = self._nets[index * 3 + ctx] = _addresses(d, ctx, isp, city, home.country)
-        for key, obj in nets:
-            if obj is None:
-                put(key, None)
-            elif "location" in obj:
-                rec[key] = {**obj, "location": {**obj["location"]}}
-            else:
-                rec[key] = {**obj}
+            nets = self._nets[d.index * 3 + ctx] = _addresses(d, ctx, isp, city, home.country)
+        rec.update(nets if shared else _copies(nets))
 
         # Tunnel.
         if tunnel:
@@ -1305,9 +1313,10 @@ class Fleet:
                 "statsWindowMs": window_ms,
             }
         else:
-            put("rtt", None)
-            put("tunnelStats", None)
-        return rec
+            rec["rtt"] = rec["tunnelStats"] = None
+        if d.explicit_nulls:
+            return rec
+        return {key: value for key, value in rec.items() if value is not None}
 
 
 def _addresses(
@@ -1354,6 +1363,20 @@ def _addresses(
     )
 
 
+def _copies(
+    nets: tuple[tuple[str, dict[str, Any] | None], ...],
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """Return fresh copies of a device's cached address objects (see :func:`_addresses`)."""
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for key, obj in nets:
+        if obj is not None and "location" in obj:
+            obj = {**obj, "location": {**obj["location"]}}
+        elif obj is not None:
+            obj = {**obj}
+        out.append((key, obj))
+    return out
+
+
 def _by_app(
     rng: random.Random,
     apps: tuple[tuple[str, float, float], ...],
@@ -1365,10 +1388,15 @@ def _by_app(
     random_ = rng.random
     values = [(app[2] if ram else app[1]) * (0.25 + 1.5 * random_()) for app in apps]
     scale = total * (0.45 + 0.4 * random_()) / sum(values)
-    ranked = sorted([(value * scale, app[0]) for value, app in zip(values, apps, strict=True)])
+    # largest first (app names differ, so no two entries tie)
+    ranked = sorted(
+        [(value * scale, app[0]) for value, app in zip(values, apps, strict=True)], reverse=True
+    )
     if warp_extra:
-        ranked = sorted([(v + warp_extra, n) if n == apps[0][0] else (v, n) for v, n in ranked])
-    ranked.reverse()
+        warp = apps[0][0]
+        ranked = sorted(
+            [(v + warp_extra, n) if n == warp else (v, n) for v, n in ranked], reverse=True
+        )
     return ranked[: 3 + int(random_() * 4)]
 
 

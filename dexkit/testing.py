@@ -628,18 +628,20 @@ class FakeCloudflare:
         if self._index is not None and sort_by == "timestamp":
             fast = self._index.listing(source, start, end, dict(filters))
             total = fast.total
-            records = [orjson.dumps(r) for r in fast.slice(max(lo, 0), hi)]
+            records = fast.slice(max(lo, 0), hi, shared=True)
+            count, result = len(records), orjson.dumps(records)
         else:
             listing = self._listing(source, start, end, sort_by, filters)
             total = len(listing)
-            records = listing[max(lo, 0) : hi]
+            serialized = listing[max(lo, 0) : hi]
+            count, result = len(serialized), b"[" + b",".join(serialized) + b"]"
         pages = -(-total // per_page)
         if fault == "no_result":
             return orjson.dumps({"success": True, "errors": [], "messages": []})
         info = None
         if fault != "no_result_info":
             info = {
-                "count": len(records),
+                "count": count,
                 "page": served,
                 "per_page": per_page,
                 "total_count": total,
@@ -647,7 +649,7 @@ class FakeCloudflare:
             }
         head = orjson.dumps(_envelope(None, info))
         # splice the pre-serialized records into the envelope: `"result":null` → `"result":[…]`
-        return head.replace(b'"result":null', b'"result":[' + b",".join(records) + b"]", 1)
+        return head.replace(b'"result":null', b'"result":' + result, 1)
 
     def _listing(
         self,

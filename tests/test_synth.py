@@ -630,3 +630,20 @@ def test_a_countable_fleet_differs_only_in_status_flickers() -> None:
     assert 0 < differ < len(plain) * 0.1
     with pytest.raises(ConfigError, match="countable=True"):
         FleetIndex(Fleet(10, seed=1))
+
+
+@pytest.mark.parametrize("seed", [0, -3, 2**40 + 5])
+def test_the_index_hashes_a_page_as_each_record_does(seed: int) -> None:
+    """FleetIndex computes a page's stable hashes at once (numpy); they are each record's own."""
+    import numpy as np
+
+    from dexkit._fleetindex import FleetIndex
+
+    fleet = Fleet(400, seed=seed, countable=True)
+    index = FleetIndex(fleet).build()
+    positions = np.array([0, 1, 57, 399, 200, 3], dtype=np.int64)
+    first = int(T0.timestamp()) // 600
+    for bucket in (first, first + 5, first + 11, first + 12, first + 1000):
+        want = [fleet._hashes(fleet.device(i), bucket) for i in index.index[positions].tolist()]
+        assert index.hashes(positions, bucket) == want
+        assert all(0 <= value < 2**64 for h in want for value in h)

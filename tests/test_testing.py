@@ -172,6 +172,9 @@ def test_pages_are_the_fleets_records_under_filters(source: str, filters: dict[s
                 **window(minutes, source=source, page=page, per_page=29, **filters),
             )
             assert body.json()["result_info"]["total_count"] == len(want)
+            # byte for byte: the same keys in the same order, the same numbers (1 is not 1.0)
+            expect = b",".join(orjson.dumps(r) for r in want[(page - 1) * 29 : page * 29])
+            assert b'"result":[' + expect + b"]" in body.content
             pages = body.json()["result_info"]["total_pages"]
             got += body.json()["result"]
             page += 1
