@@ -22,7 +22,7 @@ from dexkit.errors import ConfigError
 if TYPE_CHECKING:
     from dexkit.client import Client
 
-__all__ = ["load", "read_input", "sample_dir"]
+__all__ = ["load", "read_input", "read_window", "sample_dir"]
 
 Source = Literal["last_seen", "hourly", "raw"]
 _SOURCES = ("last_seen", "hourly", "raw")
@@ -90,6 +90,54 @@ def _only(frame: pl.DataFrame, filters: dict[str, str]) -> pl.DataFrame:
     return kept
 
 
+def read_window(root: str | os.PathLike[str], start: TimeLike, end: TimeLike) -> pl.DataFrame:
+    """Read the records of ``[start, end)`` from a page store, without a request.
+
+    Only the complete chunks that overlap the window are read (for ``last_seen``, the snapshots
+    that lie inside it), then the records are cut to the window.
+
+    Parameters
+    ----------
+    root
+        The page store (``Client.fetch(into=...)``, :func:`dexkit.default_store`).
+    start, end
+        The window, in any spelling of an instant.
+
+    Raises
+    ------
+    ConfigError
+        None of the store's chunks covers the window (fetch it first).
+    StoreError
+        The store is damaged, or a link leads out of it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datetime import timedelta
+    >>> from dexkit.client import Client
+    >>> from dexkit.testing import FakeCloudflare
+    >>> end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    >>> store = tempfile.mkdtemp()
+    >>> with FakeCloudflare(devices=60, seed=1) as api:
+    ...     client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+    ...     _ = client.fetch(end - timedelta(hours=3), end, source="hourly", into=store)
+    >>> read_window(store, end - timedelta(hours=2), end)["timestamp"].n_unique()
+    2
+    """
+    from dexkit.frames import read_pages
+    from dexkit.store import window_pages
+
+    lo, hi = window((start, end), "read_window()")
+    files = window_pages(root, lo, hi)
+    if not files:
+        raise ConfigError(
+            f"the page store {os.fspath(root)!r} holds nothing of {lo:%Y-%m-%d %H:%M} to "
+            f"{hi:%Y-%m-%d %H:%M} UTC: fetch that window into it first"
+        )
+    frame = read_pages(files)
+    return frame.filter(pl.col("timestamp").is_between(lo, hi, closed="left"))
+
+
 def _from_api(
     client: Client | None,
     start: TimeLike | None,
@@ -100,7 +148,7 @@ def _from_api(
     verbose: bool,
 ) -> pl.DataFrame:
     from dexkit.client import Client
-    from dexkit.store import default_store, read_window
+    from dexkit.store import default_store
 
     api = client if client is not None else Client()
     # Whole hours are final: a window that ends on the hour is fetched once, then read from the

@@ -52,10 +52,10 @@ __all__ = [
     "default_store",
     "is_store",
     "load_manifest",
-    "read_window",
     "split",
     "store_root",
     "stored_pages",
+    "window_pages",
 ]
 
 #: The environment variable that moves every default page store (see :func:`store_root`).
@@ -237,63 +237,41 @@ def default_store(
     return store_root(account_id) / ",".join(parts)
 
 
-def read_window(root: str | os.PathLike[str], start: datetime, end: datetime) -> pl.DataFrame:
-    """Read the records of ``[start, end)`` from a page store, without a request.
+def window_pages(
+    root: str | os.PathLike[str], start: datetime, end: datetime, *, max_files: int = MAX_FILES
+) -> list[Path]:
+    """The page files of a store's complete chunks that overlap ``[start, end)``.
 
-    Only the chunks that overlap the window are read (for ``last_seen``, the snapshots that lie
-    inside it), then the records are cut to the window.
+    For a ``last_seen`` store, the snapshots that lie inside the window. The manifest and the
+    files go through the same checks as :func:`stored_pages` (a damaged manifest or a link out of
+    the store is a :class:`~dexkit.StoreError`); ``dexkit.inputs.read_window`` reads them.
 
-    Parameters
-    ----------
-    root
-        The page store (``Client.fetch(into=...)``, :func:`default_store`).
-    start, end
-        The window (timezone-aware).
-
-    Raises
-    ------
-    ConfigError
-        No store there, or none of its chunks covers the window (fetch it first).
-
-    Examples
-    --------
     >>> import tempfile
-    >>> from dexkit.client import Client
-    >>> from dexkit.testing import FakeCloudflare
-    >>> end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    >>> store = tempfile.mkdtemp()
-    >>> with FakeCloudflare(devices=60, seed=1) as api:
-    ...     client = Client(api.account_id, api.api_token, base_url=api.base_url)
-    ...     _ = client.fetch(end - timedelta(hours=3), end, source="hourly", into=store)
-    >>> read_window(store, end - timedelta(hours=2), end)["timestamp"].n_unique()
-    2
+    >>> window_pages(tempfile.mkdtemp(), datetime(2026, 11, 18, tzinfo=UTC), datetime.now(UTC))
+    Traceback (most recent call last):
+    ...
+    dexkit.errors.StoreError: .../manifest.json: cannot read the manifest (No such file ...)
     """
-    import polars as pl
-
-    from dexkit.frames import read_pages
-
     folder = Path(root)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ConfigError(f"no page store at {folder} (no {MANIFEST}): fetch into it first")
-    manifest = orjson.loads(path.read_bytes())
-    snapshot = manifest.get("shape", {}).get("source") == "last_seen"
-    bodies: list[bytes] = []
-    for key, entry in sorted(manifest.get("chunks", {}).items()):
-        query = entry.get("query", {})
-        lo, hi = datetime.fromisoformat(query["from"]), datetime.fromisoformat(query["to"])
-        inside = lo >= start and hi <= end if snapshot else lo < end and hi > start
-        if inside and entry.get("pages"):
-            bodies += [
-                gzip.decompress((folder / key / _page_name(n)).read_bytes()) for n in entry["pages"]
-            ]
-    if not bodies:
-        raise ConfigError(
-            f"the page store {folder} holds nothing of {start:%Y-%m-%d %H:%M} to "
-            f"{end:%Y-%m-%d %H:%M} UTC: fetch that window into it first"
-        )
-    frame = read_pages(bodies)
-    return frame.filter(pl.col("timestamp").is_between(start, end, closed="left"))
+    manifest = load_manifest(folder / MANIFEST)
+    shape = manifest.get("shape")
+    snapshot = isinstance(shape, dict) and shape.get("source") == "last_seen"
+    wanted: set[str] = set()
+    for key, entry in manifest["chunks"].items():
+        query = entry.get("query") if isinstance(entry, dict) else None
+        try:
+            lo = datetime.fromisoformat(query["from"])  # type: ignore[index]
+            hi = datetime.fromisoformat(query["to"])  # type: ignore[index]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise StoreError(
+                f"{printable(str(folder / MANIFEST))}: chunk {printable(repr(key))} has no "
+                "readable window: fetch into a new store",
+                path=str(folder / MANIFEST),
+            ) from exc
+        if (lo >= start and hi <= end) if snapshot else (lo < end and hi > start):
+            wanted.add(key)
+    files, _ = stored_pages(folder, max_files=max_files)
+    return [f for f in files if "/".join(f.relative_to(folder).parts[:2]) in wanted]
 
 
 def cache_frame(path: str | os.PathLike[str], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
