@@ -25,9 +25,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeAlias
 
+import polars as pl
+
 from dexkit.errors import ConfigError
 
-__all__ = ["TimeLike", "duration", "instant", "polars_every", "window"]
+__all__ = ["TimeLike", "duration", "instant", "polars_every", "timestamps", "window"]
 
 #: Everything an instant may be given as (see the module docstring).
 TimeLike: TypeAlias = "datetime | date | str | int | float | timedelta"
@@ -257,3 +259,24 @@ def window(
     if not start < end:
         raise error(f"{what} must start before it ends, got {start} to {end}")
     return start, end
+
+
+def timestamps(text: pl.Expr) -> pl.Expr:
+    """A Polars expression: timestamp strings as records carry them → ``Datetime("us", "UTC")``.
+
+    The API's own form (``2026-11-18 13:00:00+00``), ISO 8601 / RFC 3339 with ``T`` or a space,
+    ``Z``, ``+HH``, ``+HHMM`` or ``+HH:MM`` offsets, and naive times (UTC); what does not parse is
+    null (the callers count or report it).
+
+    >>> pl.select(timestamps(pl.lit("2026-11-18T14:00:00+01"))).item().isoformat()
+    '2026-11-18T13:00:00+00:00'
+    """
+    return (
+        text.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d\d-\d\d)[Tt ]", "$1 ")
+        .str.replace(r"[Zz]$", "+00:00")
+        .str.replace(r"([+-]\d\d)$", "$1:00")
+        .str.replace(r"([+-]\d\d)(\d\d)$", "$1:$2")
+        .str.replace(r"(\d\d:\d\d:\d\d(?:\.\d+)?)$", "$1+00:00")
+        .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
+    )

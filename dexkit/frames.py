@@ -45,6 +45,7 @@ from dexkit._files import (
     read_page,
     walk,
 )
+from dexkit._time import timestamps
 from dexkit.errors import (
     APIError,
     CoercionWarning,
@@ -625,16 +626,7 @@ def _finite(array: pa.ChunkedArray) -> bool:
 # From the Arrow table to the frame
 
 
-_TIMESTAMP = (
-    pl.col("timestamp")
-    .str.strip_chars()
-    .str.replace(r"^(\d{4}-\d\d-\d\d)[Tt ]", "$1 ")
-    .str.replace(r"[Zz]$", "+00:00")
-    .str.replace(r"([+-]\d\d)$", "$1:00")
-    .str.replace(r"([+-]\d\d)(\d\d)$", "$1:$2")
-    .str.replace(r"(\d\d:\d\d:\d\d(?:\.\d+)?)$", "$1+00:00")
-    .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
-)
+_TIMESTAMP = timestamps(pl.col("timestamp"))
 _EPOCH_MS = pl.col("timestamp").str.contains(r"^-?\d{9,}$")
 #: Epoch milliseconds dexkit reads: 1970 up to the year 3000 (beyond, a value is a mistake).
 _EPOCH_RANGE = (0, 32_503_680_000_000)

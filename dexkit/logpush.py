@@ -58,7 +58,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from dexkit._time import TimeLike, instant
+from dexkit._time import TimeLike, instant, timestamps
 from dexkit.errors import (
     BudgetError,
     CoercionWarning,
@@ -749,15 +749,7 @@ def _timestamp(dtype: pl.DataType) -> pl.Expr:
 
 
 def _rfc3339(text: pl.Expr) -> pl.Expr:
-    return (
-        text.str.strip_chars()
-        .str.replace(r"^(\d{4}-\d\d-\d\d)[Tt ]", "$1 ")
-        .str.replace(r"[Zz]$", "+00:00")
-        .str.replace(r"([+-]\d\d)$", "$1:00")
-        .str.replace(r"([+-]\d\d)(\d\d)$", "$1:$2")
-        .str.replace(r"(\d\d:\d\d:\d\d(?:\.\d+)?)$", "$1+00:00")
-        .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
-    )
+    return timestamps(text)
 
 
 def _col(schema: pl.Schema, name: str, dtype: Any) -> pl.Expr:
