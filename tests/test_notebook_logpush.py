@@ -30,16 +30,16 @@ def _execute(tmp_path: Path, **parameters: Any) -> tuple[str, Path]:
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(out),
-        parameters={"ORIGIN": str(dexkit.sample_dir("logpush")), "REPORT": str(report), **parameters},
+        parameters={"ORIGIN": str(dexkit.sample_dir("logpush")), "REPORT": str(report)}
+        | parameters,
         cwd=str(NOTEBOOK.parent),
         kernel_name="python3",
         progress_bar=False,
         log_output=False,
     )
     cells = json.loads(out.read_text())["cells"]
-    printed = "".join(
-        "".join(o.get("text", "")) for c in cells for o in c.get("outputs", []) if o.get("name") == "stdout"
-    )
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    printed = "".join("".join(o["text"]) for o in outputs if o.get("name") == "stdout")
     return printed, report
 
 
