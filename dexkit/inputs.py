@@ -240,8 +240,9 @@ def load(
     ----------
     origin
         ``"sample"`` (the bundled 500-device fleet, offline), ``"api"`` (the live API through
-        :class:`dexkit.Client`), or a path: a page store, a directory or glob of saved pages, or a
-        Parquet dataset. ``None`` picks ``"api"`` when ``CLOUDFLARE_ACCOUNT_ID`` and a credential
+        :class:`dexkit.Client`), or a path: a page store, a directory or glob of saved pages, a
+        Parquet dataset, or a Logpush archive (a directory of ``.log.gz`` batches, or an object
+        store URL such as ``s3://bucket/prefix``). ``None`` picks ``"api"`` when ``CLOUDFLARE_ACCOUNT_ID`` and a credential
         are in the environment, else ``"sample"``.
     start, end
         The window, ``[start, end)``, in any spelling of an instant (docs: time.md). ``None``:
