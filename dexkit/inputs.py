@@ -242,8 +242,8 @@ def load(
         ``"sample"`` (the bundled 500-device fleet, offline), ``"api"`` (the live API through
         :class:`dexkit.Client`), or a path: a page store, a directory or glob of saved pages, a
         Parquet dataset, or a Logpush archive (a directory of ``.log.gz`` batches, or an object
-        store URL such as ``s3://bucket/prefix``). ``None`` picks ``"api"`` when ``CLOUDFLARE_ACCOUNT_ID`` and a credential
-        are in the environment, else ``"sample"``.
+        store URL such as ``s3://bucket/prefix``). ``None`` picks ``"api"`` when
+        ``CLOUDFLARE_ACCOUNT_ID`` and a credential are in the environment, else ``"sample"``.
     start, end
         The window, ``[start, end)``, in any spelling of an instant (docs: time.md). ``None``:
         everything the input holds; for ``"api"``, the hour (``last_seen``) or the 24 hours
