@@ -22,7 +22,7 @@ from dexkit.errors import ConfigError
 if TYPE_CHECKING:
     from dexkit.client import Client
 
-__all__ = ["load", "read_input", "read_window", "sample_dir"]
+__all__ = ["is_live", "load", "read_input", "read_window", "sample_dir"]
 
 Source = Literal["last_seen", "hourly", "raw"]
 _SOURCES = ("last_seen", "hourly", "raw")
@@ -61,6 +61,21 @@ def _credentials_in_env() -> bool:
         env.get("CLOUDFLARE_EMAIL") and env.get("CLOUDFLARE_API_KEY")
     )
     return bool(token and env.get("CLOUDFLARE_ACCOUNT_ID"))
+
+
+def is_live(origin: str | os.PathLike[str] | None = None) -> bool:
+    """Say whether :func:`load` of this ``origin`` reads the live API.
+
+    ``"api"`` does; ``None`` does when ``CLOUDFLARE_ACCOUNT_ID`` and a credential are in the
+    environment; ``"sample"`` and paths never do. Notebooks use it for the cells that only make
+    sense live (``/over-time`` lines, finding the colo that moved before fetching its records).
+
+    >>> is_live("sample"), is_live("api"), is_live("data/logpush")
+    (False, True, False)
+    """
+    if origin is None:
+        return _credentials_in_env()
+    return os.fspath(origin) == "api"
 
 
 def _between(frame: pl.DataFrame, start: TimeLike | None, end: TimeLike | None) -> pl.DataFrame:
@@ -273,9 +288,10 @@ def load(
     ----------
     origin
         ``"sample"`` (the bundled 500-device fleet, offline), ``"api"`` (the live API through
-        :class:`dexkit.Client`), or a path: a page store, a directory or glob of saved pages, or a
-        Parquet dataset. ``None`` picks ``"api"`` when ``CLOUDFLARE_ACCOUNT_ID`` and a credential
-        are in the environment, else ``"sample"``.
+        :class:`dexkit.Client`), or a path: a page store, a directory or glob of saved pages, a
+        Parquet dataset, or a Logpush archive (a directory of ``.log.gz`` batches, or an object
+        store URL such as ``s3://bucket/prefix``). ``None`` picks ``"api"`` when
+        ``CLOUDFLARE_ACCOUNT_ID`` and a credential are in the environment, else ``"sample"``.
     start, end
         The window, ``[start, end)``, in any spelling of an instant (docs: time.md). ``None``:
         everything the input holds; for ``"api"``, the hour (``last_seen``) or the 24 hours
