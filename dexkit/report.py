@@ -554,3 +554,17 @@ def _template() -> jinja2.Template:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     return env.from_string(text)
+
+
+def __getattr__(name: str) -> Any:
+    """``dexkit.report.read_input`` moved to :func:`dexkit.inputs.read_input` (deprecated here)."""
+    if name == "read_input":
+        warnings.warn(
+            "dexkit.report.read_input moved to dexkit.inputs.read_input",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from dexkit.inputs import read_input
+
+        return read_input
+    raise AttributeError(f"module 'dexkit.report' has no attribute {name!r}")

@@ -75,3 +75,11 @@ def test_the_api_goes_through_the_store_and_a_rerun_is_free(
     assert_frame_equal(first, again)
     assert first["device_id"].is_unique().all()
     assert first.schema == pl.Schema(dexkit.SCHEMA)
+
+
+def test_read_input_still_answers_at_its_old_address() -> None:
+    import dexkit.report
+
+    with pytest.warns(DeprecationWarning, match="moved to dexkit.inputs.read_input"):
+        old = dexkit.report.read_input
+    assert old is dexkit.inputs.read_input
