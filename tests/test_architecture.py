@@ -93,6 +93,7 @@ def test_imports_flow_one_way(module: str) -> None:
 
 
 @pytest.mark.parametrize("library", sorted(CONFINED))
+@pytest.mark.slow
 def test_heavy_libraries_stay_in_their_modules(library: str) -> None:
     users = {m for m in MODULES if library in _imports(PACKAGE / f"{m}.py")[1]}
     assert users <= CONFINED[library], f"{library} imported by {sorted(users - CONFINED[library])}"

@@ -284,6 +284,7 @@ def test_adoption_chart(small: pl.DataFrame) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_colo_map(small: pl.DataFrame) -> None:
     frame = pl.concat(
         [small, records([{"device_id": "z", "timestamp": 0, "colo": "ZZZ", "status": "connected"}])]
@@ -310,6 +311,7 @@ def test_colo_map(small: pl.DataFrame) -> None:
     assert len(json.dumps(topo)) < 200_000
 
 
+@pytest.mark.slow
 def test_colo_map_custom_table(small: pl.DataFrame) -> None:
     table = pl.DataFrame({"iata": ["FRA"], "latitude": [50.0], "longitude": [8.5]})
     rows = charts.chart_data(charts.colo_map(small, colos=table), 1)
@@ -512,12 +514,14 @@ BUILDERS: dict[str, Callable[[pl.DataFrame | pl.LazyFrame], alt.TopLevelMixin]] 
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
+@pytest.mark.slow
 def test_lazy_and_eager_frames_give_the_same_chart(small: pl.DataFrame, name: str) -> None:
     build = BUILDERS[name]
     assert build(small.lazy()).to_dict() == build(small).to_dict()
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
+@pytest.mark.slow
 def test_empty_frames_give_empty_valid_charts(name: str) -> None:
     if name == "compare":  # empty windows are an error, not an empty chart
         with pytest.raises(ConfigError, match="holds no records"):
@@ -542,6 +546,7 @@ def test_empty_frames_give_empty_valid_charts(name: str) -> None:
         ("compare", 20),
     ],
 )
+@pytest.mark.slow
 def test_a_100k_device_fleet_embeds_only_what_is_drawn(
     big: pl.DataFrame, name: str, most: int
 ) -> None:
@@ -569,6 +574,7 @@ def test_too_many_rows_is_an_error_not_a_huge_chart(
     assert len(charts.chart_data(charts.heatmap_chart(small, every="2h"))) == 3 * 4
 
 
+@pytest.mark.slow
 def test_attacker_strings_travel_as_data_only(small: pl.DataFrame) -> None:
     evil = small.with_columns(
         pl.when(pl.col("colo") == "SIN").then(pl.lit(EVIL)).otherwise("colo").alias("colo"),
@@ -644,6 +650,7 @@ def test_data_stays_inline_whatever_the_data_transformer(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_import_dexkit_does_not_import_altair() -> None:
     code = (
         "import sys, dexkit, dexkit.health, dexkit.dataset; "
@@ -696,6 +703,7 @@ def test_time_axes_pan_and_zoom(small: pl.DataFrame) -> None:
         assert zoom["select"] == {"type": "interval", "encodings": ["x"]}
 
 
+@pytest.mark.slow
 def test_legends_are_clickable(small: pl.DataFrame) -> None:
     compared = health.compare_windows(
         small,

@@ -51,6 +51,7 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fake-api" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fake_api_prints_one_json_line_and_serves_until_interrupted() -> None:
     command = [sys.executable, "-m", "dexkit", "fake-api", "--devices", "60", "--seed", "2"]
     with subprocess.Popen(
@@ -101,6 +102,7 @@ def test_fetch_with_credentials_from_the_environment(
     assert api.api_token not in out + err
 
 
+@pytest.mark.slow
 def test_budget_errors_speak_in_flags_and_report_finds_the_default_store(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -151,6 +153,7 @@ def test_fetch_query_errors_are_one_line(
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
+@pytest.mark.slow
 def test_demo_writes_the_sample_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo.html"
     assert main(["demo", "-o", str(out)]) == 0
@@ -165,6 +168,7 @@ def test_demo_writes_the_sample_report(tmp_path: Path, capsys: pytest.CaptureFix
     assert "@example.com" not in html
 
 
+@pytest.mark.slow
 def test_report_from_saved_pages_with_windows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -179,6 +183,7 @@ def test_report_from_saved_pages_with_windows(
     assert "@example.com" not in html
 
 
+@pytest.mark.slow
 def test_report_no_redact_is_an_explicit_opt_in(tmp_path: Path) -> None:
     names = dexkit.read_pages(SAMPLE / "last_seen")["device_name"].drop_nulls().unique()
     shown = {}
@@ -210,6 +215,7 @@ def test_report_no_redact_is_an_explicit_opt_in(tmp_path: Path) -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_report_errors_are_one_line(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -221,6 +227,7 @@ def test_report_errors_are_one_line(
     assert words in err
 
 
+@pytest.mark.slow
 def test_fetch_then_report_from_the_store_offline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -358,6 +365,7 @@ DAMAGED_MANIFESTS: dict[str, Callable[[Path], bytes]] = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGED_MANIFESTS))
+@pytest.mark.slow
 def test_a_damaged_manifest_is_one_store_error_naming_it(
     damage: str,
     fetched: tuple[Path, FakeCloudflare],
@@ -468,6 +476,7 @@ class _Hostile(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_cloudflare_messages_are_escaped_in_error_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -503,6 +512,7 @@ def test_file_names_are_escaped_in_error_lines(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_report_flags_move_the_bounds_and_choose_incomplete_chunks(
     fetched: tuple[Path, FakeCloudflare], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -267,6 +267,7 @@ def test_filters_are_sent(api: FakeCloudflare, make_client: MakeClient, window: 
     assert api.requests[-1].params["colo"] == colo
 
 
+@pytest.mark.slow
 def test_concurrency_is_bounded_and_used(make_client: MakeClient, window: Window) -> None:
     with FakeCloudflare(devices=600, seed=2, latency=0.05) as api:
         make_client(api, concurrency=3).devices(*window)
@@ -298,6 +299,7 @@ def test_sync_call_inside_a_running_loop(
     assert got_ids(asyncio.run(cell())) == expected_ids(api, window)
 
 
+@pytest.mark.slow
 def test_an_interrupt_in_a_notebook_cancels_the_fetch(
     make_client: MakeClient, window: Window
 ) -> None:
@@ -446,6 +448,7 @@ RECOVERABLE = ["429", "500", "html502", "reset", "truncate", "slow", "no_result"
 
 
 @pytest.mark.parametrize("kind", RECOVERABLE)
+@pytest.mark.slow
 def test_every_fault_recovers_with_every_record_once(
     make_client: MakeClient, window: Window, kind: str
 ) -> None:
@@ -467,6 +470,7 @@ def test_every_fault_recovers_with_every_record_once(
         ("slow", TransportError, None),
     ],
 )
+@pytest.mark.slow
 def test_persistent_faults_raise_the_documented_error(
     make_client: MakeClient, window: Window, kind: str, error: type[Exception], status: int | None
 ) -> None:
@@ -531,6 +535,7 @@ def test_a_400_from_the_api_carries_codes_and_messages(api: FakeCloudflare, wind
     assert "cf-ray abc123-FRA" in str(info.value)
 
 
+@pytest.mark.slow
 def test_mixed_faults_return_the_whole_fleet(make_client: MakeClient, window: Window) -> None:
     faults = dict.fromkeys([*RECOVERABLE, "repeat", "duplicate"], 0.015)
     with FakeCloudflare(
@@ -545,6 +550,7 @@ def test_mixed_faults_return_the_whole_fleet(make_client: MakeClient, window: Wi
 # -- rate limiting ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_request_inside_a_retry_after_window(make_client: MakeClient, window: Window) -> None:
     with FakeCloudflare(devices=600, seed=1, latency=0.01, retry_after=1.0) as api:
         api.inject("429", page=4)
@@ -573,6 +579,7 @@ def test_a_retry_after_beyond_max_retry_after_is_an_error(window: Window) -> Non
     assert time.monotonic() - started < 20  # refused at once, not after 300 s of waiting
 
 
+@pytest.mark.slow
 def test_client_limiter_keeps_under_the_server_limit(
     make_client: MakeClient, window: Window
 ) -> None:
@@ -586,6 +593,7 @@ def test_client_limiter_keeps_under_the_server_limit(
     assert elapsed >= (pages // 8 - 1) * 0.5
 
 
+@pytest.mark.slow
 def test_client_follows_a_stricter_server_policy(
     make_client: MakeClient, window: Window, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -836,6 +844,7 @@ def test_progress_bar_shows_pages_and_records(
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_the_token_appears_in_no_output(
     make_client: MakeClient,
     window: Window,
@@ -931,6 +940,7 @@ def test_a_page_of_records_seen_before_does_not_end_paging_when_total_pages_is_k
     assert "appeared twice" in caplog.text
 
 
+@pytest.mark.slow
 def test_no_request_slips_out_right_after_a_429() -> None:
     started = time.monotonic()
     sent: list[tuple[float, int]] = []

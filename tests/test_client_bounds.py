@@ -134,6 +134,7 @@ def test_settings_cannot_be_broken_after_construction() -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_cancelled_calls_leave_the_client_usable() -> None:
     with FakeCloudflare(devices=300, seed=1, latency=3.0) as api:
         # two requests may be in flight in the whole limiter: two leaked slots would block it
@@ -180,6 +181,7 @@ def hostile_client(server: HostileServer, **options: Any) -> Client:
     return Client(**server.client_args(), **options)
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_stops_at_the_cap_without_the_memory() -> None:
     bomb = gzip_of_zeros(256 << 20)  # 256 MiB of zeros in ~250 KB
 
@@ -309,6 +311,7 @@ def trickle(data: bytes, send: Send, every: float = 0.05) -> None:
 
 
 @pytest.mark.parametrize("where", ["headers", "body"])
+@pytest.mark.slow
 def test_a_server_sending_a_byte_at_a_time_meets_the_deadline(where: str) -> None:
     def script(request: Request, send: Send) -> None:
         if request.number == 4:  # the fourth attempt is answered at once
@@ -397,6 +400,7 @@ def test_a_wait_asked_beyond_max_retry_after_is_an_error(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 def test_remaining_below_zero_is_read_as_zero() -> None:
     # -100 remaining once meant "100 more than the quota spent elsewhere": days of waiting
     headers = {"X-RateLimit-Remaining": "-100", "X-RateLimit-Reset": "1"}
@@ -439,6 +443,7 @@ def test_rate_limit_headers_that_mean_nothing_are_ignored(
     "retry_after",
     ["-5", "nan", "0", "inf", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"],
 )
+@pytest.mark.slow
 def test_a_retry_after_that_means_nothing_gets_the_normal_backoff(retry_after: str) -> None:
     with HostileServer(two_pages({"Retry-After": retry_after}, "429 Too Many Requests")) as server:
         client = hostile_client(server, retries=1, backoff=0.3)
@@ -529,6 +534,7 @@ def test_max_requests_counts_every_request_of_a_fetch(tmp_path: Path, chunk_cost
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_pages_are_fetched_through_a_bounded_pool() -> None:
     def script(request: Request, send: Send) -> None:
         n = request.page

@@ -329,6 +329,7 @@ def test_renders_in_chromium_offline_and_inert(tmp_path: Path) -> None:
     assert width > 100
 
 
+@pytest.mark.slow
 def test_critical_is_one_red_everywhere() -> None:
     from dexkit import charts
     from dexkit.schema import SCHEMA

@@ -75,6 +75,7 @@ def test_pages_are_found() -> None:
 
 
 @pytest.mark.parametrize("page", _with_doctests(), ids=_name)
+@pytest.mark.slow
 def test_doctest_examples(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = doctest.testfile(
@@ -89,6 +90,7 @@ def test_doctest_examples(page: Path, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize("page", _with_blocks(), ids=_name)
+@pytest.mark.slow
 def test_python_blocks(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dexkit.testing import FakeCloudflare
 

@@ -556,6 +556,7 @@ def test_absurdly_deep_unknown_nesting_is_a_page_error() -> None:
     "shape",
     ["arrays", "objects", "behind strings of closing brackets"],
 )
+@pytest.mark.slow
 def test_nesting_deep_enough_to_crash_arrow_is_a_page_error(
     tmp_path: Path, levels: int, shape: str
 ) -> None:
@@ -730,6 +731,7 @@ def _gzip_bomb(path: Path, megabytes: int) -> None:
 
 
 @pytest.mark.parametrize("as_bytes", [False, True], ids=["file", "bytes"])
+@pytest.mark.slow
 def test_a_gzip_bomb_stops_at_max_page_bytes_without_filling_memory(
     tmp_path: Path, as_bytes: bool
 ) -> None:
@@ -807,6 +809,7 @@ def deep_tree(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_directory_nested_1500_levels_deep_is_read(deep_tree: Path) -> None:
     deepest = deep_tree
     for _ in range(1500):  # os.makedirs would recurse 1500 times: one level at a time

@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,9 @@ import dexkit
 from dexkit import APIError, DexkitWarning, PageError, RecordError
 from dexkit.schema import RECORD
 from tests.test_frames import full_record, minimal_record, page
+
+# Hypothesis runs hundreds of generated pages per test: `make unit-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 JSON = st.recursive(
     st.none()

@@ -912,6 +912,7 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 @PROPERTY
 @given(records())
+@pytest.mark.slow
 def test_summary_invariants(records: pl.DataFrame) -> None:
     fleet_size = records["device_id"].n_unique()
     for by in (None, "colo", ["colo", "status"]):
@@ -933,6 +934,7 @@ def test_summary_invariants(records: pl.DataFrame) -> None:
 
 @PROPERTY
 @given(records())
+@pytest.mark.slow
 def test_timeline_and_compare_invariants(records: pl.DataFrame) -> None:
     timeline = health.timeline(records, "1h", by="colo")
     assert (timeline["devices"] >= timeline["connected"]).all()
@@ -966,6 +968,7 @@ def test_timeline_and_compare_invariants(records: pl.DataFrame) -> None:
 
 @PROPERTY
 @given(records())
+@pytest.mark.slow
 def test_summarize_matches_numpy_on_random_frames(records: pl.DataFrame) -> None:
     if records.height:
         _check_against_pandas(records.with_columns(pl.col("colo").fill_null("?")), "colo")

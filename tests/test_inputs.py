@@ -15,6 +15,7 @@ from dexkit.errors import ConfigError
 from dexkit.testing import FakeCloudflare
 
 
+@pytest.mark.slow
 def test_sample_whole_window_and_filters() -> None:
     raw = dexkit.load("sample")
     assert raw.schema == dexkit.read_pages(dexkit.sample_dir() / "raw").schema
@@ -36,11 +37,13 @@ def test_sample_whole_window_and_filters() -> None:
         ({"start": "yesterday"}, "cannot read 'yesterday' as a time"),
     ],
 )
+@pytest.mark.slow
 def test_wrong_requests_are_errors_not_empty_frames(kwargs: dict[str, str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         dexkit.load("sample", **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_origin_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     assert (
@@ -59,6 +62,7 @@ def test_a_path_reads_a_page_store(tmp_path: Path) -> None:
     assert dexkit.load(tmp_path / "store", start=end - timedelta(hours=1)).height < frame.height
 
 
+@pytest.mark.slow
 def test_the_api_goes_through_the_store_and_a_rerun_is_free(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,12 +83,14 @@ def pages() -> pl.DataFrame:
 # The schema and the units
 
 
+@pytest.mark.slow
 def test_schema_is_read_pages_schema_then_extras(archive: pl.DataFrame) -> None:
     assert list(archive.schema.items())[:43] == list(dexkit.SCHEMA.items())
     assert archive.columns[43:] == EXTRAS
     assert archive["experimental_extra"].drop_nulls()[0] == '{"masqueVersion":"h3","pmtu":1350}'
 
 
+@pytest.mark.slow
 def test_archive_equals_api_pages_field_by_field(
     archive: pl.DataFrame, pages: pl.DataFrame
 ) -> None:
@@ -351,6 +353,7 @@ def test_date_folders_prune_objects_before_reading(tmp_path: Path) -> None:
 # Sampling
 
 
+@pytest.mark.slow
 def test_sampled_job_is_reported_as_sampled(tmp_path: Path) -> None:
     fleet = synth.Fleet(200, seed=3)
     synth.write_logpush(tmp_path, fleet, T0, T0 + timedelta(hours=1), sample_rate=0.1)
@@ -368,6 +371,7 @@ def test_sampled_job_is_reported_as_sampled(tmp_path: Path) -> None:
 # scan_logpush
 
 
+@pytest.mark.slow
 def test_scan_is_lazy_and_equals_read(archive: pl.DataFrame) -> None:
     with pytest.warns(UnknownFieldsWarning):
         lazy = scan_logpush(COMMITTED)
@@ -440,11 +444,13 @@ def s3() -> Iterator[dict[str, Any]]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_s3_listing_reads_the_archive(s3: dict[str, Any], archive: pl.DataFrame) -> None:
     frame = read_logpush("s3://dex-logs/logpush/", storage_options=s3["options"])
     assert_frame_equal(frame, archive)
 
 
+@pytest.mark.slow
 def test_s3_partial_reads_by_prefix_and_date(s3: dict[str, Any], archive: pl.DataFrame) -> None:
     one_job = read_logpush("s3://dex-logs/logpush/dashboard-job", storage_options=s3["options"])
     assert one_job["timestamp"].min() == T0 + timedelta(hours=2)
@@ -490,6 +496,7 @@ def test_s3_wrong_credentials(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatc
     assert read_logpush("s3://dex-logs/other/", end="2026-11-18", storage_options=anonymous).height
 
 
+@pytest.mark.slow
 def test_s3_report_from_the_environment(
     s3: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -523,6 +530,7 @@ def test_s3_sync_then_only_new_objects(s3: dict[str, Any], tmp_path: Path) -> No
 # Archive → dataset
 
 
+@pytest.mark.slow
 def test_sync_converts_once_and_matches_read(tmp_path: Path, archive: pl.DataFrame) -> None:
     into = tmp_path / "dataset"
     done = sync_logpush(COMMITTED, into)
@@ -565,6 +573,7 @@ def test_sync_records_sample_rate(tmp_path: Path) -> None:
     assert summary["sample_rate"].to_list() == [0.5]
 
 
+@pytest.mark.slow
 def test_sync_killed_midway_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None:
     source = tmp_path / "archive"
     synth.write_logpush(
@@ -605,6 +614,7 @@ def test_sync_killed_midway_resumes_without_duplicates_or_gaps(tmp_path: Path) -
     )
 
 
+@pytest.mark.slow
 def test_synced_dataset_is_plain_hive_parquet(tmp_path: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     import pyarrow.dataset as ds
@@ -636,6 +646,7 @@ def test_synced_dataset_is_plain_hive_parquet(tmp_path: Path) -> None:
 # The committed archive, the CLI and the report
 
 
+@pytest.mark.slow
 def test_committed_archive_regenerates_byte_for_byte(tmp_path: Path) -> None:
     written = synth.write_logpush_sample(tmp_path)
     committed = sorted(COMMITTED.rglob("*.log.gz"))
@@ -662,6 +673,7 @@ def test_committed_archive_has_the_dataset_shape() -> None:
     assert formats == {"api-job": int, "dashboard-job": str, "privacy-job": int}
 
 
+@pytest.mark.slow
 def test_cli_logpush_sync_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dexkit.cli import main
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import dexkit
 
 EXPORTED = {
@@ -96,6 +98,7 @@ def test_every_error_derives_from_dexkit_error() -> None:
             assert issubclass(obj, dexkit.DexkitError), name
 
 
+@pytest.mark.slow
 def test_import_dexkit_stays_light() -> None:
     code = (
         "import sys, dexkit; "

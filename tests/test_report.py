@@ -89,6 +89,7 @@ def _strings(node: object) -> set[str]:
     return set()
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(hostile_report: Report) -> None:
     page = hostile_report.html
     assert page.startswith("<!doctype html>")
@@ -147,6 +148,7 @@ def test_health_grades_are_coloured_in_tables(hostile_report: Report) -> None:
     assert all(_GRADE_STYLE[grade] == style for style, grade in badges)
 
 
+@pytest.mark.slow
 def test_redacted_by_default(hostile: pl.DataFrame) -> None:
     names = hostile["device_name"].unique().to_list()
     emails = hostile["person_email"].unique().to_list()
@@ -159,6 +161,7 @@ def test_redacted_by_default(hostile: pl.DataFrame) -> None:
     assert "not redacted" in unredacted
 
 
+@pytest.mark.slow
 def test_same_key_same_pseudonyms(hostile: pl.DataFrame) -> None:
     def pseudonyms(page: str) -> set[str]:
         return set(re.findall(r"device-[0-9a-f]{10}", page))
@@ -171,6 +174,7 @@ def test_same_key_same_pseudonyms(hostile: pl.DataFrame) -> None:
     assert not a & c
 
 
+@pytest.mark.slow
 def test_no_secret_in_report(hostile: pl.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0zz"
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token)
@@ -193,6 +197,7 @@ def test_provenance_basics(hostile_report: Report) -> None:
         assert text in page
 
 
+@pytest.mark.slow
 def test_windows() -> None:
     frame = hostile_frame(10)
     start, end = datetime(2026, 11, 18, 13, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC)
@@ -220,6 +225,7 @@ def test_bad_frames() -> None:
         build_report(empty)
 
 
+@pytest.mark.slow
 def test_lazy_frame_and_write(tmp_path: Path) -> None:
     frame = hostile_frame(10)
     out = write_report(frame.lazy(), tmp_path / "r.html", key="k")
@@ -255,6 +261,7 @@ def test_read_input(tmp_path: Path) -> None:
     assert info["kind"] == "Parquet dataset"
 
 
+@pytest.mark.slow
 def test_sample_report_size(tmp_path: Path) -> None:
     sample = Path(__file__).parent.parent / "data" / "sample" / "raw"
     frame = dexkit.read_pages(sample)
@@ -262,6 +269,7 @@ def test_sample_report_size(tmp_path: Path) -> None:
     assert out.stat().st_size < 5_000_000
 
 
+@pytest.mark.slow
 def test_import_dexkit_stays_light() -> None:
     code = (
         "import sys, dexkit, dexkit.report, dexkit.redaction; "
@@ -299,6 +307,7 @@ def test_an_empty_window_is_an_error_naming_it_and_the_span() -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_partly_covered_window_warns_and_says_so_in_the_report(tmp_path: Path) -> None:
     frame = hostile_frame(10)  # records 11:00 to 17:00 (the 17:00 hour excluded)
     with pytest.warns(PartialWindowWarning) as caught:

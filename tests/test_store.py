@@ -85,6 +85,7 @@ def test_chunk_size_can_be_changed() -> None:
 # -- fetch and read offline ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fetch_then_read_offline_equals_devices(
     api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -118,6 +119,7 @@ def test_pages_are_the_api_bodies_gzipped_without_mtime(
     assert body["result_info"]["page"] == 1
 
 
+@pytest.mark.slow
 def test_rerun_over_an_overlapping_window_fetches_only_new_chunks(
     api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -132,6 +134,7 @@ def test_rerun_over_an_overlapping_window_fetches_only_new_chunks(
     assert (again.requests, again.pages_fetched, again.chunks_reused) == (0, 0, 2)
 
 
+@pytest.mark.slow
 def test_an_interrupted_fetch_resumes_and_fetches_no_page_twice(
     api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -329,6 +332,7 @@ def _interrupted_store(
     return first.records, f"raw/{hours_ago(2):%Y-%m-%dT%H}"
 
 
+@pytest.mark.slow
 def test_read_pages_leaves_out_incomplete_chunks_and_says_which(
     api: FakeCloudflare, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -403,6 +407,7 @@ for chunk in split(query, now=now):
 """
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_into_one_store_keep_each_others_chunks(tmp_path: Path) -> None:
     store = tmp_path / "store"
     now = datetime(2026, 11, 18, 23, 59, tzinfo=UTC)

@@ -80,6 +80,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_sample_regenerates_byte_for_byte(tmp_path: Path) -> None:
     if not COMMITTED.is_dir():
         pytest.fail(
@@ -226,6 +227,7 @@ sys.stdout.write(hashlib.sha256(b"".join(pages)).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_bytes_identical_across_processes() -> None:
     digests = set()
     for hash_seed in ("1", "2"):
@@ -356,6 +358,7 @@ def _check_names(value: Any, spec: Any, path: str) -> Iterator[str]:
             yield f"{path}: {value!r} does not fit {name}"
 
 
+@pytest.mark.slow
 def test_records_have_the_api_shape(raw: list[dict[str, Any]]) -> None:
     problems: Counter[str] = Counter()
     for record in raw:
@@ -367,6 +370,7 @@ def test_records_have_the_api_shape(raw: list[dict[str, Any]]) -> None:
     assert not problems, problems.most_common(10)
 
 
+@pytest.mark.slow
 def test_every_source_has_the_api_shape(fleet: Fleet) -> None:
     for source in ("last_seen", "hourly"):
         for record in fleet.records(source, *SAMPLE["windows"][source]):
@@ -585,6 +589,7 @@ def test_incident_is_absent_outside_the_window(raw: list[dict[str, Any]]) -> Non
     assert abs(new - old) < 5
 
 
+@pytest.mark.slow
 def test_no_incident_changes_only_the_window() -> None:
     incident = Incident(T0 + timedelta(hours=1))
     start, end = T0, T0 + timedelta(hours=4)

@@ -86,6 +86,7 @@ def window(minutes: int = 30, **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_responses_validate_against_the_spec(fixed: FakeCloudflare, validate: Any) -> None:
     for source in ("last_seen", "hourly", "raw"):
         for page in (1, 2, 3):
@@ -114,6 +115,7 @@ def test_responses_validate_against_the_spec(fixed: FakeCloudflare, validate: An
         validate(failure.json(), "api-response-common-failure")
 
 
+@pytest.mark.slow
 def test_paging_serves_the_fleet_in_order(fixed: FakeCloudflare) -> None:
     records = fixed.fleet.records("raw", NOW - timedelta(minutes=60), NOW)
     got: list[dict[str, Any]] = []
@@ -151,6 +153,7 @@ def test_sort_and_filters(fixed: FakeCloudflare) -> None:
     [{}, {"colo": "FRA"}, {"status": "connecting"}, {"platform": "mac", "colo": "LHR"}],
     ids=["none", "colo", "status", "platform+colo"],
 )
+@pytest.mark.slow
 def test_pages_are_the_fleets_records_under_filters(source: str, filters: dict[str, str]) -> None:
     """Pages come from a per-bucket index, not the window's records: they must still agree."""
     from dexkit.synth import Incident
@@ -181,6 +184,7 @@ def test_pages_are_the_fleets_records_under_filters(source: str, filters: dict[s
     assert got == want
 
 
+@pytest.mark.slow
 def test_a_week_of_twenty_thousand_devices_is_served_page_by_page() -> None:
     """The last page of a 7-day raw listing of 20,000 devices, without building the window."""
     with FakeCloudflare(devices=20_000, seed=2, now=NOW) as api:
@@ -277,6 +281,7 @@ def test_the_single_device_endpoint_is_a_bare_object(fixed: FakeCloudflare) -> N
     assert get(fixed, "fleet-status/live", since_minutes=61).status_code == 400
 
 
+@pytest.mark.slow
 def test_rate_limit_429_retry_after_and_headers() -> None:
     with FakeCloudflare(devices=10, now=NOW, rate_limit=(3, 1.0), retry_after=0.5) as api:
         first = get(api, "fleet-status/devices", **window())
@@ -292,6 +297,7 @@ def test_rate_limit_429_retry_after_and_headers() -> None:
         assert get(api, "fleet-status/devices", **window()).status_code == 200
 
 
+@pytest.mark.slow
 def test_fault_kinds_over_http(fixed: FakeCloudflare) -> None:
     fixed.slow = 0.3
     page1 = get(fixed, "fleet-status/devices", **window(per_page=10)).json()
@@ -341,6 +347,7 @@ def test_fault_kinds_over_http(fixed: FakeCloudflare) -> None:
     assert fixed.requests[1].status == 0  # a reset has no status
 
 
+@pytest.mark.slow
 def test_random_faults_are_seeded() -> None:
     def kinds(seed: int) -> list[str | None]:
         with FakeCloudflare(

@@ -98,6 +98,7 @@ def raw() -> pl.DataFrame:
     return dexkit.load("sample")
 
 
+@pytest.mark.slow
 def test_health_charts_and_explorer_take_the_same_durations(raw: pl.DataFrame) -> None:
     a = health.timeline(raw, every="90min", metrics=["cpu_pct"])
     b = health.timeline(raw, every="1.5h", metrics=["cpu_pct"])

@@ -110,6 +110,7 @@ def test_html_escapes_record_text(small: pl.DataFrame) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+@pytest.mark.slow
 def test_sample_incident_through_filters(raw: pl.DataFrame) -> None:
     ex = Explorer(raw, every="1h").filter(
         start="2026-11-18 13:00", end="2026-11-18 15:00", platform="windows"
@@ -129,6 +130,7 @@ def test_sample_incident_through_filters(raw: pl.DataFrame) -> None:
     assert charts.chart_data(ex.status_chart()) != before
 
 
+@pytest.mark.slow
 def test_ui_redraws_on_filter(small: pl.DataFrame) -> None:
     pytest.importorskip("ipywidgets")
     ex = Explorer(small)
@@ -146,6 +148,7 @@ def test_ui_redraws_on_filter(small: pl.DataFrame) -> None:
     assert "<svg" in ui.device_view.value
 
 
+@pytest.mark.slow
 def test_import_dexkit_does_not_import_ipywidgets() -> None:
     code = (
         "import sys, dexkit, dexkit.widgets; "
@@ -186,6 +189,7 @@ def _send(box: object, **selections: object) -> None:
     }
 
 
+@pytest.mark.slow
 def test_brush_sets_the_time_filter_and_redraws_the_others(
     raw: pl.DataFrame, interactive: None
 ) -> None:
@@ -293,6 +297,7 @@ def test_device_click_drills_down_with_the_incident_shaded(
     assert ui.boxes["device"].spec == ex.device_chart().to_dict()  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_incident_goes_to_compare_windows_and_write_report(
     raw: pl.DataFrame, tmp_path: Path
 ) -> None:
