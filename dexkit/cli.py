@@ -17,13 +17,14 @@ import json
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import FrameType
 from typing import Any
 
 from dexkit._files import MAX_FILES, MAX_PAGE_BYTES
-from dexkit.errors import DexkitError, printable
+from dexkit.errors import DexkitError, DexkitWarning, printable
 
 __all__ = ["main"]
 
@@ -43,6 +44,18 @@ def _version() -> str:
     from dexkit._version import __version__
 
     return __version__
+
+
+def _shown(original: Callable[..., None]) -> Callable[..., None]:
+    """dexkit's warnings on the command line: one escaped line each; others as Python shows them."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, DexkitWarning):
+            print(f"dexkit: warning: {printable(str(message))}", file=sys.stderr)
+        else:
+            original(message, category, *args, **kwargs)
+
+    return show
 
 
 def _fail(message: str) -> int:
@@ -561,8 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dexkit`` command; return the exit status.
 
-    Errors are one line on stderr (``dexkit: error: …``) and exit status 1; ``--help`` works on
-    every command.
+    Errors are one line on stderr (``dexkit: error: …``) and exit status 1; dexkit's warnings
+    (a partly covered window, unknown fields, skipped chunks) are one line each
+    (``dexkit: warning: …``); ``--help`` works on every command.
     """
     parser = build_parser()
     args = parser.parse_args(_offsets(sys.argv[1:] if argv is None else argv))
@@ -571,7 +585,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return run(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DexkitWarning)
+            warnings.showwarning = _shown(warnings.showwarning)
+            return run(args)
     except DexkitError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

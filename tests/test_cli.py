@@ -530,3 +530,17 @@ def test_report_flags_move_the_bounds_and_choose_incomplete_chunks(
     assert "more than max_files=1 pages" in capsys.readouterr().err
     assert main(["report", str(store), "-o", out, "--incomplete", "include"]) == 0
     assert "wrote" in capsys.readouterr().out
+
+
+def test_warnings_are_one_escaped_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    code = main([
+        "report", str(dexkit.sample_dir() / "raw"), "-o", str(out),
+        "--incident", "2026-11-18T16:00Z", "2026-11-18T20:00Z",
+    ])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    warned = [line for line in err if line.startswith("dexkit: warning: ")]
+    assert len(warned) == 1, err
+    assert "the records cover only 25.0% of the incident window" in warned[0]
+    assert not any("warnings.warn" in line or "Warning:" in line for line in err)
