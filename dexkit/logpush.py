@@ -68,6 +68,7 @@ from dexkit.errors import (
     RecordError,
     TransportError,
     UnknownFieldsWarning,
+    printable,
 )
 from dexkit.frames import _arrow, _Bad, _Normalizer
 from dexkit.schema import SCHEMA, Spec, snake_case
@@ -1088,7 +1089,9 @@ def _outcomes(plan: _Plan, objects: Sequence[_Object]) -> Iterator[tuple[_Object
 def _warn(unknown: Iterable[tuple[str, str]], nulled: Counter[str], stacklevel: int = 3) -> None:
     names = dict(unknown)
     if names:
-        listed = ", ".join(f"{api} (→ {column})" for api, column in names.items())
+        listed = ", ".join(
+            f"{printable(api)} (→ {printable(column)})" for api, column in names.items()
+        )
         warnings.warn(
             f"{len(names)} Logpush field(s) not in the API's record were kept as extra "
             f"columns: {listed}",
@@ -1096,7 +1099,7 @@ def _warn(unknown: Iterable[tuple[str, str]], nulled: Counter[str], stacklevel: 
             stacklevel=stacklevel,
         )
     if nulled:
-        detail = ", ".join(f"{name} ({n})" for name, n in nulled.most_common())
+        detail = ", ".join(f"{printable(name)} ({n})" for name, n in nulled.most_common())
         warnings.warn(
             f"on_error='null': {sum(nulled.values())} damaged object(s), broken line(s) or "
             f"wrong-typed value(s) were skipped or became null: {detail}",

@@ -701,3 +701,17 @@ def test_cli_logpush_sync_and_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "FRA" in page
     assert main(["report", str(into), "-o", str(html)]) == 0
     assert "sampled at 0.5" in html.read_text()
+
+
+def test_unknown_field_names_reach_the_warning_escaped(tmp_path: Path) -> None:
+    import gzip
+
+    from dexkit import read_logpush
+
+    line = {"DeviceID": "d1", "Timestamp": "2026-11-18T13:00:00Z", "\x1b]0;pwned\x07X": 1}
+    (tmp_path / "batch.log.gz").write_bytes(gzip.compress(json.dumps(line).encode() + b"\n"))
+    with pytest.warns(UnknownFieldsWarning) as caught:
+        read_logpush(tmp_path)
+    message = str(caught[0].message)
+    assert "\x1b" not in message
+    assert "\x07" not in message
