@@ -44,6 +44,7 @@ CONFINED: dict[str, set[str]] = {
     "vl_convert": {"charts", "widgets", "report"},
     "tqdm": {"_progress"},
     "obstore": {"logpush"},
+    "isal": {"logpush"},
     "numpy": {"_fleetindex"},
     "filelock": {"store"},
     "platformdirs": {"store"},

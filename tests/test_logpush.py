@@ -372,6 +372,26 @@ def test_sampled_job_is_reported_as_sampled(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_objects_read_together_equal_objects_read_one_by_one(archive: pl.DataFrame) -> None:
+    """read_logpush converts runs of objects with one schema at once: same rows, same order."""
+    files = sorted(COMMITTED.rglob("*.log.gz"))
+    assert len({f.relative_to(COMMITTED).parts[0] for f in files}) == 3  # jobs: three formats
+    one_by_one = pl.concat([read_logpush(f) for f in files], how="diagonal_relaxed")
+    assert_frame_equal(one_by_one.select(archive.columns), archive)
+
+
+def test_bad_timestamp_in_a_batch_names_its_own_object_and_line(tmp_path: Path) -> None:
+    for name in "abc":  # one schema: read and converted together
+        _object(tmp_path / f"{name}.log.gz", [_record(), _record(), _record()])
+    _object(tmp_path / "c.log.gz", [_record(), _record(Timestamp="soon"), _record(Timestamp="x")])
+    with pytest.raises(RecordError, match=r"c\.log\.gz, line 2: field 'Timestamp'") as info:
+        read_logpush(tmp_path, concurrency=1)
+    assert info.value.line == 2
+    assert info.value.problems == 2
+    with pytest.warns(CoercionWarning, match=r"Timestamp \(2\)"):
+        assert read_logpush(tmp_path, on_error="null").height == 9
+
+
 def test_scan_is_lazy_and_equals_read(archive: pl.DataFrame) -> None:
     with pytest.warns(UnknownFieldsWarning):
         lazy = scan_logpush(COMMITTED)
