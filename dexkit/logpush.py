@@ -1341,7 +1341,9 @@ def scan_logpush(
     -------
     polars.LazyFrame
         With the schema of :func:`read_logpush`. Extra fields that appear only after the first
-        object are not in the schema: they are left out (read_logpush keeps them).
+        object are not in the schema: they are left out, and an
+        :class:`~dexkit.UnknownFieldsWarning` names them when the frame is collected
+        (read_logpush keeps them).
 
     Examples
     --------
@@ -1395,6 +1397,7 @@ def scan_logpush(
         names = list(schema) if with_columns is None else with_columns
         remaining = n_rows
         nulled: Counter[str] = Counter()
+        late: dict[str, str] = {}
 
         def shaped(frame: pl.DataFrame) -> pl.DataFrame:
             columns = [
@@ -1409,6 +1412,7 @@ def scan_logpush(
 
         for outcome in objects():
             nulled.update(outcome.nulled)
+            late.update((api, col) for api, col in outcome.unknown if col not in schema)
             frame = shaped(outcome.frame)
             if remaining is not None:
                 frame = frame.head(remaining)
@@ -1421,6 +1425,15 @@ def scan_logpush(
         nulled = +nulled
         if nulled:
             _warn([], nulled, stacklevel=2)
+        if late:
+            listed = ", ".join(printable(api) for api in late)
+            warnings.warn(
+                f"{len(late)} Logpush field(s) first seen after the first object are not in "
+                f"scan_logpush's schema (learnt from the first object) and were left out: "
+                f"{listed}; read_logpush or sync_logpush keep them",
+                UnknownFieldsWarning,
+                stacklevel=2,
+            )
 
     return register_io_source(generate, schema=schema)
 

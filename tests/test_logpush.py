@@ -392,6 +392,23 @@ def test_bad_timestamp_in_a_batch_names_its_own_object_and_line(tmp_path: Path) 
         assert read_logpush(tmp_path, on_error="null").height == 9
 
 
+def test_scan_names_fields_first_seen_after_the_first_object(tmp_path: Path) -> None:
+    _object(tmp_path / "a.log.gz", [_record()])
+    _object(tmp_path / "b.log.gz", [_record(**{"NewField": "x", "Other\x1b[31m": 1})])
+    lazy = scan_logpush(tmp_path)
+    assert "new_field" not in lazy.collect_schema()
+    with pytest.warns(UnknownFieldsWarning, match=r"2 Logpush field\(s\) first seen after") as got:
+        assert lazy.collect().height == 2
+    text = str(got[-1].message)
+    assert "NewField" in text
+    assert "\x1b" not in text
+    kept = read_logpush(tmp_path)
+    assert kept["new_field"].to_list() == [None, "x"]
+    synced = dexkit.sync_logpush(tmp_path, tmp_path / "dataset")
+    assert synced.records == 2
+    assert "new_field" in dexkit.scan_dataset(tmp_path / "dataset").collect_schema()
+
+
 def test_scan_is_lazy_and_equals_read(archive: pl.DataFrame) -> None:
     with pytest.warns(UnknownFieldsWarning):
         lazy = scan_logpush(COMMITTED)
