@@ -45,6 +45,7 @@ from dexkit._files import (
     read_page,
     walk,
 )
+from dexkit._records import INT64, Normalizer, arrow_type
 from dexkit._time import timestamps
 from dexkit.errors import (
     APIError,
@@ -74,23 +75,7 @@ _MIN_BLOCK = 1 << 22
 # Arrow schemas derived from dexkit.schema.RECORD (API names, as the JSON has them)
 
 
-def _arrow(spec: Spec) -> pa.DataType:
-    if isinstance(spec, dict):
-        return pa.struct([(k, _arrow(v)) for k, v in spec.items()])
-    if isinstance(spec, list):
-        return pa.list_(_arrow(spec[0]))
-    dtype = spec() if isinstance(spec, type) else spec
-    if isinstance(dtype, pl.Datetime):
-        return pa.string()  # parsed by Polars afterwards: the API's format is not RFC 3339
-    return {
-        pl.String: pa.string(),
-        pl.Int64: pa.int64(),
-        pl.Float64: pa.float64(),
-        pl.Boolean: pa.bool_(),
-    }[type(dtype)]
-
-
-_RECORD_ARROW = _arrow(RECORD)
+_RECORD_ARROW = arrow_type(RECORD)
 _MESSAGE_ARROW = pa.list_(pa.struct([("code", pa.int64()), ("message", pa.string())]))
 _ENVELOPE_ARROW = pa.schema(
     [
@@ -288,119 +273,6 @@ def _collect(source: PageSource, selection: _Selection) -> _Selection:
 # The checked path: validate and normalize one page at a time
 
 
-class _Bad(Exception):
-    def __init__(self, reason: str, field: str, value: Any) -> None:
-        self.reason, self.field, self.value = reason, field, value
-
-
-_IP_VERSIONS = {"0": 0, "1": 1, "2": 2, "4": 1, "6": 2, "ipv4": 1, "v4": 1, "ipv6": 2, "v6": 2}
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-class _Normalizer:
-    """Checks records against :data:`RECORD`; in lenient mode wrong values become ``None``."""
-
-    def __init__(self, lenient: bool, unknown_as_json: bool = False) -> None:
-        self.lenient = lenient
-        self.unknown_as_json = unknown_as_json
-        self.nulled: Counter[str] = Counter()
-        self._failed: set[str] = set()  # fields of the current record already counted
-
-    def _fail(self, bad: _Bad, page: int | str, record: int | None) -> None:
-        if not self.lenient:
-            raise RecordError(
-                bad.reason, page=page, record=record, field=bad.field, value=bad.value
-            )
-        self.nulled[bad.field] += 1
-        self._failed.add(bad.field)
-
-    def record(self, page: int | str, index: int, record: Any) -> dict[str, Any]:
-        if not isinstance(record, dict):
-            self._fail(
-                _Bad("expected a device record (a JSON object)", "<record>", record), page, index
-            )
-            return {}
-        self._failed.clear()
-        out = self._object(record, RECORD, "", page, index)
-        for name in REQUIRED:
-            if out.get(name) is None and name not in self._failed:
-                self._fail(_Bad("required field is missing or null", name, None), page, index)
-        return out
-
-    def _object(
-        self, obj: dict[str, Any], spec: dict[str, Spec], path: str, page: int | str, index: int
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            sub = spec.get(key)
-            if sub is None and key not in spec:
-                out[key] = orjson.dumps(value).decode() if self.unknown_as_json else value
-                continue
-            try:
-                out[key] = self._value(value, sub, f"{path}{key}", page, index)
-            except _Bad as bad:
-                self._fail(bad, page, index)
-                out[key] = None
-        return out
-
-    def _value(self, value: Any, spec: Spec, path: str, page: int | str, index: int) -> Any:
-        if value is None:
-            return None
-        if isinstance(spec, dict):
-            if not isinstance(value, dict):
-                raise _Bad("expected an object", path, value)
-            return self._object(value, spec, path + ".", page, index)
-        if isinstance(spec, list):
-            if not isinstance(value, list):
-                raise _Bad("expected a list", path, value)
-            items: list[Any] = []
-            for item in value:  # older SDKs: a list of lists of items
-                items.extend(item if isinstance(item, list) else [item])
-            out = []
-            for item in items:
-                try:
-                    out.append(self._value(item, spec[0], path + "[]", page, index))
-                except _Bad as bad:
-                    self._fail(bad, page, index)
-                    out.append(None)
-            return out
-        return _leaf(value, spec, path)
-
-
-def _leaf(value: Any, spec: Spec, path: str) -> Any:
-    dtype = spec() if isinstance(spec, type) else spec
-    if isinstance(dtype, pl.Datetime):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(int(value))  # epoch milliseconds
-        raise _Bad("expected a timestamp string or epoch milliseconds", path, value)
-    if isinstance(dtype, pl.String):
-        if isinstance(value, str):
-            return value
-        raise _Bad("expected a string", path, value)
-    if isinstance(dtype, pl.Boolean):
-        if isinstance(value, bool):
-            return value
-        raise _Bad("expected true or false", path, value)
-    if isinstance(value, bool):
-        raise _Bad("expected a number", path, value)
-    if isinstance(dtype, pl.Float64):
-        if isinstance(value, int | float):
-            return float(value)
-        raise _Bad("expected a number", path, value)
-    # Int64
-    if path.endswith(".version") and isinstance(value, str):
-        if value.strip().lower() in _IP_VERSIONS:
-            return _IP_VERSIONS[value.strip().lower()]
-        raise _Bad("expected an IP version (1 IPv4, 2 IPv6, 0 unknown)", path, value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
-        return value
-    raise _Bad("expected an integer", path, value)
-
-
 def _describe_bad_json(raw: bytes, exc: Exception) -> str:
     head = raw.lstrip()[:200]
     if not head:
@@ -427,7 +299,7 @@ def _describe_bad_json(raw: bytes, exc: Exception) -> str:
 
 def _int64(text: str) -> int:
     value = int(text)
-    if not _INT64[0] <= value <= _INT64[1]:
+    if not INT64[0] <= value <= INT64[1]:
         raise ValueError(f"integer out of the 64-bit range: {text}")
     return value
 
@@ -446,7 +318,7 @@ def _nonstandard_json(raw: bytes) -> Any:
     return doc
 
 
-def _checked_page(label: int | str, raw: bytes, norm: _Normalizer) -> bytes:
+def _checked_page(label: int | str, raw: bytes, norm: Normalizer) -> bytes:
     """Validate one page; return its normalized records as a ``{"result": [...]}`` line."""
     nonstandard = False
     try:
@@ -873,7 +745,7 @@ def _read(pages: list[tuple[int | str, bytes]], lenient: bool) -> pl.DataFrame:
                 counts[name] = pc.struct_field(records, name).null_count - records.null_count
             nulled.update({name: n for name, n in counts.items() if n})
     if table is None:
-        norm = _Normalizer(lenient)
+        norm = Normalizer(lenient)
         checked = [
             _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)
         ]
@@ -881,7 +753,7 @@ def _read(pages: list[tuple[int | str, bytes]], lenient: bool) -> pl.DataFrame:
             table = _arrow_read(checked)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # unknown fields whose type changes between records: keep them as JSON text
-            norm = _Normalizer(lenient, unknown_as_json=True)
+            norm = Normalizer(lenient, unknown_as_json=True)
             as_json = True
             checked = [
                 _checked_page(label, raw, norm) for label, raw in zip(labels, lines, strict=True)

@@ -60,6 +60,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 from isal import isal_zlib
 
+from dexkit._records import Bad, Normalizer, arrow_type
 from dexkit._time import TimeLike, instant, timestamps
 from dexkit.errors import (
     BudgetError,
@@ -72,7 +73,6 @@ from dexkit.errors import (
     UnknownFieldsWarning,
     printable,
 )
-from dexkit.frames import _arrow, _Bad, _Normalizer
 from dexkit.schema import SCHEMA, Spec, snake_case
 
 #: ISA-L's error class (its stubs declare it as an instance)
@@ -534,8 +534,8 @@ def _damaged(obj: _Object, decoded: bytes, why: str, opts: _Options, nulled: Cou
     return complete
 
 
-class _LineNormalizer(_Normalizer):
-    def _fail(self, bad: _Bad, page: int | str, record: int | None) -> None:
+class _LineNormalizer(Normalizer):
+    def _fail(self, bad: Bad, page: int | str, record: int | None) -> None:
         if not self.lenient:
             raise RecordError(
                 bad.reason, page=page, record=None, line=record, field=bad.field, value=bad.value
@@ -548,7 +548,7 @@ _TS_SPEC = {"Timestamp": pl.Datetime("us", "UTC")}  # the checked path keeps it 
 
 
 def _arrow_schema(timestamp: pa.DataType) -> pa.Schema:
-    return pa.schema([("Timestamp", timestamp), *((k, _arrow(v)) for k, v in LOGPUSH.items())])
+    return pa.schema([("Timestamp", timestamp), *((k, arrow_type(v)) for k, v in LOGPUSH.items())])
 
 
 _SCHEMA_INT = _arrow_schema(pa.int64())

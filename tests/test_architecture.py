@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dexkit"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "_version"),
     ("_time", "_checks", "_presentation", "_files", "_places", "schema", "synth", "redaction"),
-    ("_query", "_ratelimit", "_fleetindex", "_progress"),
+    ("_query", "_ratelimit", "_fleetindex", "_progress", "_records"),
     ("store",),
     ("frames",),
     ("client", "dataset", "logpush"),
