@@ -260,9 +260,11 @@ def _is_logpush(text: str, path: Path) -> bool:
         return True
     if path.is_file():
         return path.name.endswith(".log.gz")
-    if not path.is_dir():
-        return False
     from dexkit._files import walk
+    from dexkit.store import is_store
+
+    if not path.is_dir() or is_store(path) or any(path.glob("date=*/source=*/*.parquet")):
+        return False  # asked first: a page store or a dataset is not walked for batches
 
     return any(p.name.endswith(".log.gz") and not is_dir for p, is_dir, _ in walk(path))
 

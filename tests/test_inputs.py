@@ -57,7 +57,9 @@ def test_a_path_reads_a_page_store(tmp_path: Path) -> None:
     with FakeCloudflare(devices=80, seed=3) as api:
         client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
         client.fetch(end - timedelta(hours=2), end, source="hourly", into=tmp_path / "store")
-    frame = dexkit.load(tmp_path / "store")
+    (tmp_path / "store" / "exports").mkdir()  # a stray batch kept beside the pages
+    (tmp_path / "store" / "exports" / "old.log.gz").write_bytes(b"")
+    frame = dexkit.load(tmp_path / "store")  # a page store, not taken for a Logpush archive
     assert frame["timestamp"].n_unique() == 2
     assert dexkit.load(tmp_path / "store", start=end - timedelta(hours=1)).height < frame.height
 
