@@ -175,9 +175,8 @@ def _from_api(
     where = store
     if where is None:
         where = default_store(source, account_id=api.account_id, **filters)  # type: ignore[arg-type]
-    plan = api.plan(first, last, source=source, into=where, **filters)  # type: ignore[arg-type]
-    if verbose:
-        print(plan)
+    if verbose:  # a plan costs a request: only when it is shown
+        print(api.plan(first, last, source=source, into=where, **filters))  # type: ignore[arg-type]
     api.fetch(first, last, source=source, into=where, **filters)  # type: ignore[arg-type]
     return read_window(where, first, last)
 

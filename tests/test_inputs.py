@@ -83,6 +83,14 @@ def test_the_api_goes_through_the_store_and_a_rerun_is_free(
     assert first.schema == pl.Schema(dexkit.SCHEMA)
 
 
+def test_load_from_the_api_spends_only_the_pages(tmp_path: Path) -> None:
+    with FakeCloudflare(devices=120, seed=4) as api:
+        client = Client(api.account_id, api.api_token, base_url=api.base_url, progress=False)
+        frame = dexkit.load("api", client=client, store=tmp_path / "store")
+    assert 100 < frame.height <= 120  # the devices seen in the last hour
+    assert len(api.requests) == -(-frame.height // 50)  # the pages; no plan when none is shown
+
+
 def test_read_input_still_answers_at_its_old_address() -> None:
     import dexkit.report
 
