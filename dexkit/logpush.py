@@ -478,6 +478,7 @@ class _Outcome:
     frame: pl.DataFrame
     unknown: list[tuple[str, str]]
     nulled: Counter[str] = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)  # what sync_logpush wrote for it
 
 
 def _gunzip(obj: _Object, data: bytes, opts: _Options, nulled: Counter[str]) -> bytes:
@@ -1117,16 +1118,6 @@ def _batches(objects: Sequence[_Object]) -> list[list[_Object]]:
     return out
 
 
-def _outcomes(plan: _Plan, objects: Sequence[_Object]) -> Iterator[tuple[_Object, _Outcome]]:
-    """Objects read and converted one by one, in order, ``concurrency`` of them in flight."""
-    for batch, outcome in _in_flight(plan, [[o] for o in objects], _read_one_of):
-        yield batch[0], outcome
-
-
-def _read_one_of(plan: _Plan, batch: Sequence[_Object]) -> _Outcome:
-    return _read_one(plan, batch[0])
-
-
 def _batched(plan: _Plan, objects: Sequence[_Object]) -> Iterator[_Outcome]:
     """Objects read and converted in batches (see ``_BATCH_BYTES``), in order."""
     for _, outcome in _in_flight(plan, _batches(objects), _read_batch):
@@ -1633,12 +1624,20 @@ def sync_logpush(
     records = 0
     unknown: list[tuple[str, str]] = []
     nulled: Counter[str] = Counter()
+
+    def convert(plan: _Plan, batch: Sequence[_Object]) -> _Outcome:
+        """Read, convert and write one object (in a worker: objects are written side by side;
+        the ledger is appended in order by the caller, once an object's files are in place)."""
+        outcome = _read_one(plan, batch[0])
+        part = hashlib.sha256(batch[0].path.encode()).hexdigest()[:20]
+        outcome.files = _write_object(root, outcome.frame, part)
+        return outcome
+
     with ledger_path.open("ab") as ledger:
-        for obj, outcome in _outcomes(plan, todo):
+        for (obj,), outcome in _in_flight(plan, [[o] for o in todo], convert):
             unknown.extend(outcome.unknown)
             nulled.update(outcome.nulled)
-            part = hashlib.sha256(obj.path.encode()).hexdigest()[:20]
-            files = _write_object(root, outcome.frame, part)
+            files = outcome.files
             for old in done.get(obj.path, {}).get("files", []):
                 if old not in files:
                     (root / old).unlink(missing_ok=True)
