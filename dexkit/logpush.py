@@ -1101,9 +1101,9 @@ def _read_batch(plan: _Plan, objects: Sequence[_Object]) -> _Outcome:
 
 
 #: Objects converted together by read_logpush and scan_logpush: up to this many compressed
-#: bytes (about 50 MB of JSON) or this many objects, whichever comes first.
-_BATCH_BYTES = 8 << 20
-_BATCH_OBJECTS = 16
+#: bytes (about 25 MB of JSON) or this many objects, whichever comes first.
+_BATCH_BYTES = 4 << 20
+_BATCH_OBJECTS = 8
 
 
 def _batches(objects: Sequence[_Object]) -> list[list[_Object]]:
@@ -1318,10 +1318,11 @@ def scan_logpush(
     max_lines: int = MAX_LINES,
     concurrency: int = 4,
 ) -> pl.LazyFrame:
-    """Scan a Logpush archive as a ``LazyFrame`` (one object in memory at a time per worker).
+    """Scan a Logpush archive as a ``LazyFrame`` (one batch of objects in memory per worker).
 
     Lists the archive and reads its first object now (for the schema and the warning about
-    extra fields); the rest is read when the frame is collected, object by object, so that
+    extra fields); the rest is read when the frame is collected, in batches of consecutive
+    objects (up to 4 MiB compressed or 8 objects, ``concurrency`` batches at once), so that
     ``engine="streaming"`` aggregates archives larger than memory. Only the columns a query
     uses are kept from each object, and filters are applied to each object as it arrives.
 
