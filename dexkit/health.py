@@ -1656,15 +1656,52 @@ def timeline(
     ]
     bucket = pl.col("timestamp").dt.truncate(every).alias("timestamp")
     groups = ["timestamp", *_names(keys)]
-    result = (
-        _utc(lf, schema)
-        .filter(pl.col("timestamp").is_not_null())
-        .group_by([bucket, *keys])
-        .agg(aggs)
-        .select(*groups, "devices", "connected", *_quantile_columns(names, quantiles))
-        .sort(groups, nulls_last=True)
-    )
+    lf = _utc(lf, schema).filter(pl.col("timestamp").is_not_null())
+
+    def buckets(part: pl.LazyFrame) -> pl.LazyFrame:
+        return part.group_by([bucket, *keys]).agg(aggs)
+
+    if isinstance(frame, pl.DataFrame):
+        parts = buckets(lf)
+    else:
+        parts = pl.concat([buckets(lf.filter(w)) for w in _slices(lf, bucket)])
+    result = parts.select(
+        *groups, "devices", "connected", *_quantile_columns(names, quantiles)
+    ).sort(groups, nulls_last=True)
     return _finish(frame, result)
+
+
+#: Records per slice of a lazy timeline (see :func:`_slices`).
+_SLICE_RECORDS = 4_000_000
+
+
+def _slices(lf: pl.LazyFrame, bucket: pl.Expr) -> list[pl.Expr]:
+    """Filters that cut a lazy frame into runs of whole time buckets of at most
+    ``_SLICE_RECORDS`` records each (one bucket may hold more), by one streaming pass over the
+    ``timestamp`` column.
+
+    Exact quantiles and distinct counts hold every value of a bucket until it is complete;
+    aggregating slice after slice bounds that to one slice instead of the whole frame
+    (over 16 GB at 100M records; about 1 GB a slice).
+    """
+    sizes = (
+        lf.group_by(bucket).agg(pl.len().alias("n")).sort("timestamp").collect(engine="streaming")
+    )
+    starts: list[datetime] = []
+    total = 0
+    for start, n in sizes.iter_rows():
+        if not starts or total + n > _SLICE_RECORDS:
+            starts.append(start)
+            total = 0
+        total += n
+    ts = pl.col("timestamp")
+    filters = []
+    for i, start in enumerate(starts):
+        keep = ts >= start if i else pl.lit(True)
+        if i + 1 < len(starts):
+            keep = keep & (ts < starts[i + 1])
+        filters.append(keep)
+    return filters or [pl.lit(True)]
 
 
 def compare_windows(
@@ -1775,11 +1812,16 @@ def compare_windows(
     lf = _utc(lf, schema)
     _check_windows(lf, windows, "compare_windows")
     lf = lf.with_columns(*keys, pl.lit(0).alias(_ALL))
-    stats: list[pl.LazyFrame] = []
-    for window, (start, end) in windows.items():
-        aggs: list[pl.Expr] = []
+    # one pass: the records of either window, each window's statistics over its own records
+    # (a record in both counts in both)
+    inside = {
+        window: (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
+        for window, (start, end) in windows.items()
+    }
+    aggs: list[pl.Expr] = []
+    for window, mask in inside.items():
         for i, name in enumerate(names):
-            value = _metric(schema, name, "compare_windows")
+            value = _metric(schema, name, "compare_windows").filter(mask)
             center = value.median() if statistic == "median" else value.mean()
             aggs += [
                 value.count().alias(f"{window}_n_{i}"),
@@ -1787,9 +1829,7 @@ def compare_windows(
                 value.mean().alias(f"{window}_mean_{i}"),
                 value.var(ddof=1).alias(f"{window}_var_{i}"),
             ]
-        part = lf.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
-        stats.append(part.group_by(groups).agg(aggs))
-    wide = stats[0].join(stats[1], on=groups, how="full", coalesce=True, nulls_equal=True)
+    wide = lf.filter(pl.any_horizontal(*inside.values())).group_by(groups).agg(aggs)
     rows: list[pl.LazyFrame] = []
     for i, name in enumerate(names):
         nb = pl.col(f"baseline_n_{i}").fill_null(0).cast(pl.UInt32)

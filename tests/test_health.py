@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+import dexkit
 from dexkit import health
 from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
@@ -709,6 +710,21 @@ def test_timeline_hand_computed(fleet: pl.DataFrame) -> None:
     # one bucket for the day: a, b, c reported "connected" at least once; cpu over all records
     whole = health.timeline(fleet, timedelta(days=1), metrics=["cpu_pct"], quantiles=[0.5])
     assert whole.rows() == [(at(-9 * 60), 5, 3, 40.0)]
+
+
+@pytest.mark.parametrize("every", ["15m", "1h", "1d"])
+def test_lazy_timeline_aggregates_slice_by_slice_with_the_same_numbers(
+    monkeypatch: pytest.MonkeyPatch, every: str
+) -> None:
+    """A LazyFrame is aggregated in runs of whole buckets (bounded memory): same result."""
+    sample = dexkit.load("sample", source="raw")
+    monkeypatch.setattr(health, "_SLICE_RECORDS", 300)
+    lazy = sample.lazy()
+    bucket = pl.col("timestamp").dt.truncate(every).alias("timestamp")
+    if every != "1d":
+        assert len(health._slices(lazy, bucket)) > 3
+    sliced = health.timeline(lazy, every, by="colo").collect(engine="streaming")
+    assert_frame_equal(sliced, health.timeline(sample, every, by="colo"))
 
 
 @pytest.mark.parametrize("every", ["hourly", "1 hour", "", timedelta(0), "1mo2d"])
