@@ -1599,6 +1599,12 @@ def timeline(
     Meant for ``hourly`` and ``raw`` frames. Every record counts in its bucket (a device that
     reported five times in an hour adds five values to that hour's quantiles).
 
+    A ``LazyFrame`` (such as :func:`dexkit.scan_dataset`'s) is aggregated in slices of whole
+    buckets of about four million records each, one slice after another, so that memory stays
+    bounded at any size: exact quantiles and distinct counts hold every value of the buckets
+    they aggregate. Finding the slices reads the ``timestamp`` column once, when this function
+    is called.
+
     Parameters
     ----------
     frame
