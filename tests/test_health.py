@@ -712,12 +712,23 @@ def test_timeline_hand_computed(fleet: pl.DataFrame) -> None:
     assert whole.rows() == [(at(-9 * 60), 5, 3, 40.0)]
 
 
-@pytest.mark.parametrize("every", ["15m", "1h", "1d"])
+@pytest.mark.parametrize(
+    ("every", "date"),
+    [("15m", None), ("1h", "utc"), ("1h", "other"), ("1h", "some null"), ("1d", "utc")],
+)
 def test_lazy_timeline_aggregates_slice_by_slice_with_the_same_numbers(
-    monkeypatch: pytest.MonkeyPatch, every: str
+    monkeypatch: pytest.MonkeyPatch, every: str, date: str | None
 ) -> None:
-    """A LazyFrame is aggregated in runs of whole buckets (bounded memory): same result."""
+    """A LazyFrame is aggregated in runs of whole buckets (bounded memory): same result, also
+    when a ``date`` column (a dataset's partition) narrows each run, or is not the UTC date
+    and must not."""
     sample = dexkit.load("sample", source="raw")
+    if date is not None:
+        offset = "0h" if date == "utc" else "-11h"
+        day = pl.col("timestamp").dt.offset_by(offset).dt.date()
+        if date == "some null":
+            day = pl.when(pl.col("cpu_pct") > 20).then(day)
+        sample = sample.with_columns(day.alias("date"))
     monkeypatch.setattr(health, "_SLICE_RECORDS", 300)
     lazy = sample.lazy()
     bucket = pl.col("timestamp").dt.truncate(every).alias("timestamp")
