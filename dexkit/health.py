@@ -1603,7 +1603,9 @@ def timeline(
     buckets of about four million records each, one slice after another, so that memory stays
     bounded at any size: exact quantiles and distinct counts hold every value of the buckets
     they aggregate. Finding the slices reads the ``timestamp`` column once, when this function
-    is called.
+    is called. A scan that cannot skip records (:func:`dexkit.scan_logpush`, which parses every
+    object at every pass) is aggregated in one pass instead: sync such an archive into a
+    dataset (:func:`dexkit.sync_logpush`) for bounded memory.
 
     Parameters
     ----------
@@ -1667,8 +1669,8 @@ def timeline(
     def buckets(part: pl.LazyFrame) -> pl.LazyFrame:
         return part.group_by([bucket, *keys]).agg(aggs)
 
-    if isinstance(frame, pl.DataFrame):
-        parts = buckets(lf)
+    if isinstance(frame, pl.DataFrame) or "PYTHON SCAN" in lf.explain(optimized=False):
+        parts = buckets(lf)  # in memory already, or a source read whole at every pass
     else:
         parts = pl.concat([buckets(lf.filter(w)) for w in _slices(lf, bucket)])
     result = parts.select(

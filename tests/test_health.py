@@ -738,6 +738,20 @@ def test_lazy_timeline_aggregates_slice_by_slice_with_the_same_numbers(
     assert_frame_equal(sliced, health.timeline(sample, every, by="colo"))
 
 
+def test_lazy_timeline_reads_a_logpush_scan_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scan_logpush parses every object at every pass: no slicing pass over it."""
+    monkeypatch.setattr(health, "_SLICE_RECORDS", 300)
+    passes: list[int] = []
+    monkeypatch.setattr(health, "_slices", lambda *a: passes.append(1) or [pl.lit(True)])
+    archive = dexkit.sample_dir("logpush")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dexkit.UnknownFieldsWarning)
+        result = health.timeline(dexkit.scan_logpush(archive), "1h", by="colo").collect()
+        expected = health.timeline(dexkit.read_logpush(archive), "1h", by="colo")
+    assert passes == []
+    assert_frame_equal(result, expected)
+
+
 @pytest.mark.parametrize("every", ["hourly", "1 hour", "", timedelta(0), "1mo2d"])
 def test_timeline_rejects_bad_buckets(fleet: pl.DataFrame, every: Any) -> None:
     with pytest.raises(ConfigError, match="every"):
