@@ -53,6 +53,7 @@ queries alone: ``... --skip-read --sync-size 1000000 --dataset-size 100000000 --
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import json
@@ -378,6 +379,8 @@ def _duckdb_query(name: str, into: Path) -> Any:
 def query_child(name: str, side: str, into: Path, out: Path) -> None:
     import polars as pl
 
+    with contextlib.suppress(OSError):  # under memory pressure, this process goes first
+        Path("/proc/self/oom_score_adj").write_text("1000")
     if side == "dexkit":
         import dexkit  # noqa: F401
     else:
@@ -431,33 +434,65 @@ def _same(ours: Any, theirs: Any, keys: list[str]) -> tuple[bool, str]:
     return True, ""
 
 
-def _run_query(name: str, side: str, into: Path, out: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore",
-            __file__,
-            "--child",
-            "query",
-            "--query",
-            name,
-            "--side",
-            side,
-            "--into",
-            str(into),
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    timing: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return timing
+def _status_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` memory field (VmRSS, VmHWM) in kB; 0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
-def _queries(into: Path, work: Path, repeats: int) -> list[dict[str, Any]]:
+def _available_kb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _run_query(
+    name: str, side: str, into: Path, work: Path, limits: tuple[float, float]
+) -> dict[str, Any]:
+    """One query by one side in a fresh process (working directory ``work``, where DuckDB
+    spills), stopped if it holds more than ``limits[0]`` GB or leaves the machine less than
+    ``limits[1]`` GB available: the machine is shared."""
+    max_kb, min_available_kb = (int(gb * 2**20) for gb in limits)
+    command = [sys.executable, "-W", "ignore", __file__, "--child", "query", "--query", name]
+    command += ["--side", side, "--into", str(into), "--out", str(work / f"{name}-{side}.parquet")]
+    started = time.perf_counter()
+    with (work / f"{name}-{side}.stderr").open("w") as errors:
+        child = subprocess.Popen(
+            command, cwd=work, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        stopped = ""
+        while child.poll() is None:
+            if _status_kb(child.pid, "VmRSS") > max_kb:
+                stopped = f"held more than {limits[0]:g} GB"
+            elif _available_kb() < min_available_kb:
+                stopped = f"machine below {limits[1]:g} GB available"
+            if stopped:
+                peak_kb = _status_kb(child.pid, "VmHWM")
+                child.kill()
+                child.wait()
+                return {
+                    "seconds": time.perf_counter() - started,
+                    "extra_mb": peak_kb / 1024,
+                    "rows": 0,
+                    "stopped": stopped,
+                }
+            time.sleep(0.2)
+        out = child.stdout.read() if child.stdout else ""
+    if child.returncode:
+        raise SystemExit(f"{name} ({side}) failed; see {work / f'{name}-{side}.stderr'}")
+    timing: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return {**timing, "stopped": ""}
+
+
+def _queries(
+    into: Path, work: Path, repeats: int, limits: tuple[float, float]
+) -> list[dict[str, Any]]:
     """Each query by each side in a fresh process (alternating, best of ``repeats``)."""
     import polars as pl
 
@@ -466,21 +501,24 @@ def _queries(into: Path, work: Path, repeats: int) -> list[dict[str, Any]]:
         best: dict[str, dict[str, Any]] = {}
         for _ in range(repeats):
             for side in ("dexkit", "duckdb"):
-                r = _run_query(name, side, into, work / f"{name}-{side}.parquet")
+                r = _run_query(name, side, into, work, limits)
                 seen = best.setdefault(side, r)
+                if r["stopped"] or seen["stopped"]:
+                    best[side] = r if r["stopped"] else seen
+                    continue
                 seen["seconds"] = min(seen["seconds"], r["seconds"])
                 seen["extra_mb"] = max(seen["extra_mb"], r["extra_mb"])
-        ours = pl.read_parquet(work / f"{name}-dexkit.parquet")
-        theirs = pl.read_parquet(work / f"{name}-duckdb.parquet")
-        same, why = _same(ours, theirs, QUERY_KEYS[name])
-        rows.append(
-            {
-                "query": name,
-                **{f"{s}_{k}": v for s in best for k, v in best[s].items()},
-                "same": same,
-                "why": why,
-            }
-        )
+        if any(r["stopped"] for r in best.values()):
+            same, why = (
+                False,
+                "not compared: "
+                + ", ".join(f"{side} {r['stopped']}" for side, r in best.items() if r["stopped"]),
+            )
+        else:
+            ours = pl.read_parquet(work / f"{name}-dexkit.parquet")
+            theirs = pl.read_parquet(work / f"{name}-duckdb.parquet")
+            same, why = _same(ours, theirs, QUERY_KEYS[name])
+        rows.append({"query": name, **best, "same": same, "why": why})
     return rows
 
 
@@ -559,6 +597,16 @@ def _warm(into: Path) -> float:
     return time.perf_counter() - started
 
 
+def _seconds(r: dict[str, Any]) -> str:
+    return (
+        f"> {r['seconds']:.0f} (stopped: {r['stopped']})" if r["stopped"] else f"{r['seconds']:.2f}"
+    )
+
+
+def _memory(r: dict[str, Any]) -> str:
+    return f"> {r['extra_mb']:.0f} (whole process)" if r["stopped"] else f"{r['extra_mb']:.0f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -581,6 +629,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--days", type=int, default=10, help="days of history in the copied dataset"
+    )
+    parser.add_argument(
+        "--max-rss-gb", type=float, default=16.0, help="stop a query process holding more"
+    )
+    parser.add_argument(
+        "--min-available-gb",
+        type=float,
+        default=3.0,
+        help="stop a query process when the machine has less memory available",
     )
     parser.add_argument("--query", choices=QUERIES, help=argparse.SUPPRESS)
     parser.add_argument("--side", choices=("dexkit", "duckdb"), help=argparse.SUPPRESS)
@@ -653,14 +710,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("|---|---:|---:|---:|---:|---:|---:|---|")
         failed = False
-        for r in _queries(into, work, args.repeats):
-            print(
-                f"| {QUERY_CALLS[r['query']]} | {r['dexkit_seconds']:.2f} | "
-                f"{r['duckdb_seconds']:.2f} | {r['dexkit_seconds'] / r['duckdb_seconds']:.2f} | "
-                f"{r['dexkit_extra_mb']:.0f} | {r['duckdb_extra_mb']:.0f} | "
-                f"{r['dexkit_rows']:,} | {r['same']} |",
-                flush=True,
+        for r in _queries(into, work, args.repeats, (args.max_rss_gb, args.min_available_gb)):
+            ours, theirs = r["dexkit"], r["duckdb"]
+            cells = [QUERY_CALLS[r["query"]]]
+            cells += [_seconds(ours), _seconds(theirs)]
+            cells.append(
+                ""
+                if ours["stopped"] or theirs["stopped"]
+                else f"{ours['seconds'] / theirs['seconds']:.2f}"
             )
+            cells += [_memory(ours), _memory(theirs), f"{ours['rows']:,}", str(r["same"])]
+            print(f"| {' | '.join(cells)} |", flush=True)
             if not r["same"]:
                 failed = True
                 print(f"  {r['query']}: {r['why']}", file=sys.stderr)
