@@ -57,6 +57,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -72,7 +73,11 @@ BASE = 100_000
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This program's peak resident memory (``VmHWM``). Not ``ru_maxrss``: Linux carries it
+    over from the parent at ``exec``, so a child started by a parent holding 3 GB would report
+    at least 3 GB."""
+    kb = _status_kb(os.getpid(), "VmHWM")
+    return kb / 1024 if kb else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _current_mb() -> float:
