@@ -15,39 +15,48 @@ the larger archives hold more devices, not repeated ones.
 2. ``dexkit logpush sync`` of the archive into a dataset: seconds and peak memory.
 3. With ``--dataset-size N``: a dataset of about ``N`` records copied from the synced one (not
    a sync of ``N`` records: converting 100M records from gzip would take about two hours on two
-   cores). Each Parquet file of the synced dataset is read once and written again for every
-   copy ``(fleet, shift)``: fleet ``j > 0`` rewrites every ``device_id`` to ``c{j:03d}-{id}``
-   (more devices, as the archive copies do with ``DeviceID``), shift ``k`` moves every
-   ``timestamp`` ``k`` whole days later (more history, in new ``date=YYYY-MM-DD`` folders).
-   ``--days`` shifts (10 by default) times ``round(N / synced records / days)`` fleets. The
-   files keep sync's layout and schema (``date=YYYY-MM-DD/source=logpush/part-<hash>.parquet``,
-   zstd, statistics, one file per archive object and day; no ``_logpush`` ledger, since no
-   archive was synced into it), and the build checks with ``scan_dataset`` that the copy has
-   the synced schema and exactly the records, devices and days expected. From the 1M archive
-   (1,030,612 records, 7,381 devices, one day): ``--dataset-size 100000000`` gives 10 fleets x
-   10 days = 103,061,200 records of 73,810 devices over 2026-11-18 to 2026-11-27.
+   cores). ``--days`` day shifts (10 by default) times ``round(N / synced records / days)``
+   fleets. Each Parquet file of the synced dataset (one archive object's records of one day) is
+   read once and written again once per day shift ``k``, holding its records once per fleet
+   ``j``: fleet ``j > 0`` rewrites every ``device_id`` to ``c{j:03d}-{id}`` (more devices, as
+   the archive copies do with ``DeviceID``), and every ``timestamp`` moves ``k`` whole days
+   later, into the ``date=YYYY-MM-DD`` folder of its day (more history). A larger fleet's
+   Logpush objects hold more records, so the files grow with the fleet and their number with
+   the days. The files keep sync's layout and schema
+   (``date=YYYY-MM-DD/source=logpush/part-<hash>.parquet``, zstd, statistics; no ``_logpush``
+   ledger, since no archive was synced into it), and the build checks that every file has one
+   schema, and with ``scan_dataset`` that the copy has the synced schema and exactly the
+   records, devices and days expected. From the 1M archive (1,030,612 records, 7,381 devices,
+   one day): ``--dataset-size 100000000`` gives 10 fleets x 10 days = 103,061,200 records of
+   73,810 devices over 2026-11-18 to 2026-11-27 in 5,280 files. The fleets repeat the synced
+   records' values, so the files compress far better than a real fleet's would (2.2 GB; the
+   same records one fleet per file took 13.5 GB).
 4. Queries on the dataset (the synced one, or the copy), each side in a fresh process that
-   reports its time and its peak resident memory above what it held after its imports; every
-   file is read once beforehand so that no side pays for a cold cache:
+   reports its time and its peak resident memory (``VmHWM``) above what it held after its
+   imports; a process holding more than ``--max-rss-gb`` or leaving the machine less than
+   ``--min-available-gb`` is stopped and reported as such. Every file is read once beforehand
+   so that no side pays for a cold cache.
    - dexkit: ``dexkit.health`` functions on ``dexkit.scan_dataset(dir)``, collected with
      ``engine="streaming"``: ``summarize(by="colo", metrics=["cpu_pct"])``,
      ``timeline("1h", by="colo")`` (default metrics and quantiles) and
      ``compare_windows(by="colo")`` (default metrics, medians) of 13:00-15:00 UTC on the last
      day against the 24 hours before;
-   - DuckDB (its defaults: as many threads as cores; ``TimeZone`` set to UTC) SQL on
-     ``read_parquet('dir/*/*/*.parquet', hive_partitioning = true, union_by_name = true)``
+   - DuckDB (its defaults: as many threads as cores; ``TimeZone`` set to UTC, no progress bar)
+     SQL on ``read_parquet('dir/*/*/*.parquet', hive_partitioning = true, union_by_name =
+     true)``, which reads files with different columns as ``scan_dataset`` does, and again
+     without ``union_by_name`` ("one schema": valid here, every file has the same columns),
      computing the same columns with dexkit's semantics: each device's latest record
      (``QUALIFY row_number()``), the health grade from ``Grading``'s thresholds, hours from
      ``date_trunc('hour', ...)``, distinct devices per hour, ``quantile_cont`` for quantiles
      and medians (linear interpolation between closest ranks, as dexkit's; ``quantile_disc``
      would differ), NaN and negative latencies as NULL, ``var_samp`` and the pooled standard
-     deviation for Cohen's d, a full outer join of the windows on colo.
+     deviation for Cohen's d, both windows in one scan with ``FILTER`` aggregates.
    The results are checked equal: the same rows and keys, counts exactly, floats within 1e-9
    relative. A difference prints ``False`` and the script exits with status 1.
 
 Run: ``.venv/bin/python benchmarks/bench_logpush.py --sizes 1000000 10000000``; the 100M-record
 queries alone: ``... --skip-read --sync-size 1000000 --dataset-size 100000000 --work DIR``
-(about 13 GB of Parquet under ``DIR``, kept for the next run).
+(2.2 GB of Parquet under ``DIR``, kept for the next run).
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -502,11 +512,11 @@ def _run_query(
 
 def _queries(
     into: Path, work: Path, repeats: int, limits: tuple[float, float]
-) -> list[dict[str, Any]]:
-    """Each query by each side in a fresh process (alternating, best of ``repeats``)."""
+) -> Iterator[dict[str, Any]]:
+    """Each query by each side in a fresh process (alternating, best of ``repeats``), yielded
+    as soon as it is done (a run stopped half way keeps its first rows)."""
     import polars as pl
 
-    rows = []
     for name in QUERIES:
         best: dict[str, dict[str, Any]] = {}
         for _ in range(repeats):
@@ -532,8 +542,7 @@ def _queries(
                 equal, differ = _same(ours, theirs, QUERY_KEYS[name])
                 if not equal:
                     same, why = False, f"{why}{side}: {differ}; "
-        rows.append({"query": name, **best, "same": same, "why": why})
-    return rows
+        yield {"query": name, **best, "same": same, "why": why}
 
 
 def build_dataset(base: Path, records: int, days: int, target: Path) -> Path:
