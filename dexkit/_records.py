@@ -8,17 +8,28 @@ the Logpush reader (``logpush``): :func:`arrow_type` derives the Arrow type of a
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import polars as pl
 import pyarrow as pa
 
-from dexkit.errors import RecordError
+from dexkit.errors import CoercionWarning, RecordError, printable
 from dexkit.schema import RECORD, REQUIRED, Spec
 
-__all__ = ["INT64", "IP_VERSIONS", "Bad", "Normalizer", "arrow_type", "leaf"]
+__all__ = [
+    "INT64",
+    "IP_VERSIONS",
+    "Bad",
+    "Normalizer",
+    "arrow_type",
+    "leaf",
+    "renamed",
+    "warn_nulled",
+]
 
 
 def arrow_type(spec: Spec) -> pa.DataType:
@@ -148,3 +159,22 @@ def leaf(value: Any, spec: Spec, path: str) -> Any:
     if isinstance(value, int) and INT64[0] <= value <= INT64[1]:
         return value
     raise Bad("expected an integer", path, value)
+
+
+def renamed(pairs: Iterable[tuple[str, str]]) -> str:
+    """``field (→ column), …`` for a warning, escaped: field names are text from outside."""
+    return ", ".join(f"{printable(field)} (→ {printable(column)})" for field, column in pairs)
+
+
+def warn_nulled(nulled: Counter[str], what: str, stacklevel: int) -> None:
+    """The one :class:`~dexkit.CoercionWarning` of a lenient read: how many ``what`` (e.g.
+    "wrong-typed or missing value(s) became null"), then each field with its count, escaped.
+    ``stacklevel`` counts from the caller of this function."""
+    if not nulled:
+        return
+    detail = ", ".join(f"{printable(name)} ({n})" for name, n in nulled.most_common())
+    warnings.warn(
+        f"on_error='null': {sum(nulled.values())} {what}: {detail}",
+        CoercionWarning,
+        stacklevel=stacklevel + 1,
+    )

@@ -45,11 +45,10 @@ from dexkit._files import (
     read_page,
     walk,
 )
-from dexkit._records import INT64, Normalizer, arrow_type
+from dexkit._records import INT64, Normalizer, arrow_type, renamed, warn_nulled
 from dexkit._time import timestamps
 from dexkit.errors import (
     APIError,
-    CoercionWarning,
     ConfigError,
     DexkitError,
     IncompleteChunksWarning,
@@ -576,21 +575,13 @@ def _finish(
 
 def _warn(unknown: Sequence[tuple[str, str]], nulled: Counter[str], as_json: bool) -> None:
     if unknown:
-        names = ", ".join(f"{printable(api)} (→ {printable(column)})" for api, column in unknown)
         how = " as JSON text" if as_json else ""
         warnings.warn(
-            f"{len(unknown)} field(s) not in dexkit's schema were kept{how}: {names}",
+            f"{len(unknown)} field(s) not in dexkit's schema were kept{how}: {renamed(unknown)}",
             UnknownFieldsWarning,
             stacklevel=4,
         )
-    if nulled:
-        detail = ", ".join(f"{printable(field)} ({n})" for field, n in nulled.most_common())
-        warnings.warn(
-            f"on_error='null': {sum(nulled.values())} wrong-typed or missing value(s) became "
-            f"null: {detail}",
-            CoercionWarning,
-            stacklevel=4,
-        )
+    warn_nulled(nulled, "wrong-typed or missing value(s) became null", stacklevel=4)
 
 
 def read_pages(

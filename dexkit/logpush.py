@@ -60,11 +60,10 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 from isal import isal_zlib
 
-from dexkit._records import Bad, Normalizer, arrow_type
+from dexkit._records import Bad, Normalizer, arrow_type, renamed, warn_nulled
 from dexkit._time import TimeLike, instant, timestamps
 from dexkit.errors import (
     BudgetError,
-    CoercionWarning,
     ConfigError,
     CredentialsError,
     PageError,
@@ -1157,23 +1156,17 @@ def _in_flight(
 def _warn(unknown: Iterable[tuple[str, str]], nulled: Counter[str], stacklevel: int = 3) -> None:
     names = dict(unknown)
     if names:
-        listed = ", ".join(
-            f"{printable(api)} (→ {printable(column)})" for api, column in names.items()
-        )
         warnings.warn(
             f"{len(names)} Logpush field(s) not in the API's record were kept as extra "
-            f"columns: {listed}",
+            f"columns: {renamed(names.items())}",
             UnknownFieldsWarning,
             stacklevel=stacklevel,
         )
-    if nulled:
-        detail = ", ".join(f"{printable(name)} ({n})" for name, n in nulled.most_common())
-        warnings.warn(
-            f"on_error='null': {sum(nulled.values())} damaged object(s), broken line(s) or "
-            f"wrong-typed value(s) were skipped or became null: {detail}",
-            CoercionWarning,
-            stacklevel=stacklevel,
-        )
+    warn_nulled(
+        nulled,
+        "damaged object(s), broken line(s) or wrong-typed value(s) were skipped or became null",
+        stacklevel=stacklevel,
+    )
 
 
 def _concat(frames: list[pl.DataFrame], sample_rate: float | None) -> pl.DataFrame:
