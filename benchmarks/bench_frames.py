@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _child import peak_mb, run_child
 
 METHODS = ("dexkit", "orjson floor", "pandas.json_normalize", "polars.json_normalize")
 SIZES = (50_000, 100_000)
@@ -57,10 +56,6 @@ def _method(name: str) -> Callable[[list[bytes]], Any]:
     raise SystemExit(f"unknown method {name!r}")
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _current_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -73,7 +68,7 @@ def child(name: str, path: Path, repeats: int) -> None:
     run = _method(name)
     before = _current_mb()
     result = run(pages)
-    extra = max(0.0, _peak_mb() - before)
+    extra = max(0.0, peak_mb() - before)
     rows = len(result) if not isinstance(result, list) else sum(len(p["result"]) for p in result)
     del result
     best = float("inf")
@@ -114,22 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             size_mb = path.stat().st_size / 1e6
             results = {}
             for name in METHODS:
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        name,
-                        "--pages",
-                        str(path),
-                        "--repeats",
-                        str(args.repeats),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
+                results[name] = run_child(
+                    __file__, name, "--pages", str(path), "--repeats", str(args.repeats)
                 )
-                results[name] = json.loads(out.stdout.strip().splitlines()[-1])
             base = results["dexkit"]["seconds"]
             for name, r in results.items():
                 print(

@@ -23,8 +23,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+from _child import peak_mb, run_child
 
 from dexkit import dataset, health
 
@@ -335,7 +334,7 @@ def child(root: str, name: str) -> None:
     lazy = dexkit_calls(dataset.scan_dataset(root))[name]()
     result = lazy.collect(engine="streaming")
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_mb() * 2**20  # bytes
     print(json.dumps({"seconds": seconds, "peak": peak, "rows": result.height}))
 
 
@@ -345,13 +344,7 @@ def streaming(n: int) -> tuple[list[dict[str, Any]], float]:
         write_seconds = write_big(root, n)
         rows = []
         for name in dexkit_calls(pl.LazyFrame()):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(root), name],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            report = json.loads(out.stdout.strip().splitlines()[-1])
+            report = run_child(__file__, str(root), name)
             rows.append({"name": name, "records": n, **report})
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         assert children_peak >= max(r["peak"] for r in rows) * 0.99

@@ -77,17 +77,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _child import peak_mb, run_child
+
 READERS = ("dexkit", "duckdb", "pandas")
 BASE = 100_000
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory: ``VmHWM``, which starts afresh at ``exec``
-    (``ru_maxrss`` keeps the forking parent's peak: a 3 GB parent made every child 3 GB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _current_mb() -> float:
@@ -136,7 +129,7 @@ def child(name: str, directory: Path, repeats: int) -> None:
         started = time.perf_counter()
         rows = _read(name, directory)
         best = min(best, time.perf_counter() - started)
-    print(json.dumps({"seconds": best, "extra_mb": max(0.0, _peak_mb() - before), "rows": rows}))
+    print(json.dumps({"seconds": best, "extra_mb": max(0.0, peak_mb() - before), "rows": rows}))
 
 
 def make_archive(records: int, work: Path, base: int) -> Path:
@@ -177,25 +170,7 @@ def make_archive(records: int, work: Path, base: int) -> Path:
 
 def _sync(archive: Path, into: Path) -> dict[str, Any]:
     """``dexkit logpush sync`` in a fresh process, which reports its own peak memory."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore",
-            __file__,
-            "--child",
-            "sync",
-            "--dir",
-            str(archive),
-            "--into",
-            str(into),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(__file__, "sync", "--dir", str(archive), "--into", str(into), quiet=True)
 
 
 def sync_child(archive: Path, into: Path) -> None:
@@ -205,7 +180,7 @@ def sync_child(archive: Path, into: Path) -> None:
     code = main(["logpush", "sync", str(archive), "--into", str(into), "--quiet"])
     if code:
         raise SystemExit(code)
-    print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}))
+    print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}))
 
 
 QUERIES = ("summarize", "timeline", "compare_windows")
@@ -409,7 +384,7 @@ def query_child(name: str, side: str, into: Path, out: Path) -> None:
     else:
         result = _duckdb_query(name, into, union=side == "duckdb")
     seconds = time.perf_counter() - started
-    peak = _peak_mb()
+    peak = peak_mb()
     assert isinstance(result, pl.DataFrame)
     result.write_parquet(out)
     print(
@@ -700,22 +675,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in READERS:
                 if name == "pandas" and size > args.pandas_max:
                     continue
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        name,
-                        "--dir",
-                        str(archive),
-                        "--repeats",
-                        str(args.repeats),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
+                results[name] = run_child(
+                    __file__, name, "--dir", str(archive), "--repeats", str(args.repeats)
                 )
-                results[name] = json.loads(out.stdout.strip().splitlines()[-1])
             base = results["dexkit"]["seconds"]
             for name, r in results.items():
                 print(
