@@ -49,6 +49,7 @@ from typing import Literal
 
 import polars as pl
 
+from dexkit import _checks
 from dexkit._places import colos
 from dexkit.errors import ConfigError
 from dexkit.schema import SCHEMA
@@ -85,16 +86,6 @@ class DatasetWrite:
     partitions: tuple[str, ...]
     rows: int
     added: int
-
-
-def _lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    raise ConfigError(
-        f"write_dataset() takes a polars DataFrame or LazyFrame, got {type(frame).__name__}"
-    )
 
 
 def _check_source(value: object) -> str:
@@ -183,7 +174,7 @@ def write_dataset(
     >>> import shutil
     >>> shutil.rmtree(root)
     """
-    lf = _lazy(frame)
+    lf = _checks.lazy(frame, "write_dataset")
     schema = lf.collect_schema()
     if mode not in ("merge", "overwrite"):
         raise ConfigError(f"write_dataset(): mode must be 'merge' or 'overwrite', got {mode!r}")
