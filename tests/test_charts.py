@@ -17,6 +17,7 @@ import pytest
 from dexkit import charts, health
 from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
+from tests.checks import assert_unknown_name
 
 T0 = datetime(2026, 11, 18, 10, tzinfo=UTC)
 INCIDENT = (datetime(2026, 11, 18, 13, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
@@ -759,10 +760,7 @@ def test_unknown_names_name_the_chart_and_the_closest_names(
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         call(small)
-    message = str(raised.value)
-    assert message.startswith(f"{func}(): unknown ")
-    assert f"{name!r}; did you mean " in message
-    assert repr(closest) in message.split("did you mean", 1)[1]
+    assert_unknown_name(raised.value, func, name, closest)
 
 
 def test_top_apps_chart_by_is_deprecated(small: pl.DataFrame) -> None:

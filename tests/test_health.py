@@ -22,6 +22,7 @@ import dexkit
 from dexkit import health
 from dexkit.errors import ConfigError, PartialWindowWarning
 from dexkit.schema import SCHEMA, empty_frame
+from tests.checks import assert_unknown_name
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -1181,10 +1182,7 @@ def test_unknown_names_are_errors_with_the_closest_names(
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         call(fleet)
-    message = str(raised.value)
-    assert message.startswith(f"{func}(): unknown ")
-    assert f"{name!r}; did you mean " in message
-    assert repr(closest) in message.split("did you mean", 1)[1]
+    assert_unknown_name(raised.value, func, name, closest)
 
 
 def test_a_known_metric_the_frame_lacks_still_counts_as_missing(fleet: pl.DataFrame) -> None:

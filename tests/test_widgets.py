@@ -16,6 +16,7 @@ import pytest
 import dexkit
 from dexkit import ConfigError, charts
 from dexkit.widgets import Explorer, Filters, Window, explore
+from tests.checks import assert_unknown_name
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -354,10 +355,7 @@ def test_unknown_names_name_the_closest_names(
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         call(small)
-    message = str(raised.value)
-    assert message.startswith("explore(): unknown ")
-    assert f"{name!r}; did you mean " in message
-    assert repr(closest) in message.split("did you mean", 1)[1]
+    assert_unknown_name(raised.value, "explore", name, closest)
 
 
 def test_type_errors_name_the_qualified_type(small: pl.DataFrame) -> None:
