@@ -38,6 +38,11 @@ a time per dataset: two concurrent writers to the same partition can lose each o
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import io
+import json
 import os
 import re
 import uuid
@@ -62,6 +67,11 @@ DEFAULT_KEY: tuple[str, ...] = ("device_id", "timestamp")
 PARTITIONS: dict[str, pl.DataType] = {"date": pl.Date(), "source": pl.String()}
 
 _FILE = "data.parquet"
+#: What scan_dataset remembers of each file's schema (a cache: deleting it is harmless). The
+#: ``_`` prefix keeps it out of other engines' partition discovery (Spark, pyarrow).
+_CACHE = Path("_dexkit") / "schemas.json"
+#: A larger cache file is ignored (and rewritten): about 100 bytes per Parquet file.
+_CACHE_MAX_BYTES = 256 << 20
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -342,19 +352,7 @@ def scan_dataset(
         files.append(path)
     if not files:
         return pl.LazyFrame(schema={**SCHEMA, **PARTITIONS})
-    columns: dict[str, pl.DataType] = {}
-    for path in files:
-        try:
-            schema = pl.read_parquet_schema(path)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(
-                f"scan_dataset(): {str(path)!r} is not readable Parquet ({reason}); re-fetch that "
-                "day, or remove the partition"
-            ) from exc
-        for name, dtype in schema.items():
-            if name not in columns or columns[name] == pl.Null:
-                columns[name] = dtype
+    columns = _union(_schemas(base, files))
     return pl.scan_parquet(
         files,
         hive_partitioning=True,
@@ -362,3 +360,149 @@ def scan_dataset(
         schema=columns,
         missing_columns="insert",
     )
+
+
+def _union(schemas: Sequence[pl.Schema]) -> dict[str, pl.DataType]:
+    """Every column of ``schemas``, with the first type seen (a ``Null`` column gives way)."""
+    columns: dict[str, pl.DataType] = {}
+    for schema in schemas:
+        for name, dtype in schema.items():
+            if name not in columns or columns[name] == pl.Null:
+                columns[name] = dtype
+    return columns
+
+
+def _schemas(base: Path, files: Sequence[Path]) -> list[pl.Schema]:
+    """The distinct schemas of ``files``, in order of first appearance.
+
+    Reading one Parquet footer costs about a millisecond (5 s for 5,000 files), so each file's
+    schema is remembered in ``base/_dexkit/schemas.json`` under its path, size and mtime: a file
+    rewritten since (``write_dataset`` replaces, a sync overwrites) is read again. A cache that
+    is missing, damaged or not writable (a read-only dataset) costs only the footer reads.
+    """
+    cache = base / _CACHE
+    known, texts = _load_cache(cache)
+    found: dict[str, pl.Schema] = {}
+    entries: dict[str, list[object]] = {}
+    missed = False
+    for path in files:
+        relative = path.relative_to(base).as_posix()
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise _unreadable(path, exc) from exc
+        digest = _hit(known.get(relative), stat, texts)
+        if digest is not None and digest not in found:
+            schema = _decode(texts[digest])
+            if schema is None:
+                digest = None
+            else:
+                found[digest] = schema
+        if digest is None:
+            missed = True
+            try:
+                schema = pl.Schema(pl.read_parquet_schema(path))
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise _unreadable(path, exc) from exc
+            digest = next((d for d, seen in found.items() if seen == schema), None)
+            if digest is None:  # encoded once per distinct schema
+                text = _encode(schema)
+                digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+                texts[digest] = text
+                found.setdefault(digest, schema)
+        entries[relative] = [stat.st_size, stat.st_mtime_ns, digest]
+    if missed:
+        _save_cache(cache, base, known, entries, texts)
+    return list(found.values())
+
+
+def _unreadable(path: Path, exc: Exception) -> ConfigError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ConfigError(
+        f"scan_dataset(): {str(path)!r} is not readable Parquet ({reason}); re-fetch that "
+        "day, or remove the partition"
+    )
+
+
+def _hit(entry: object, stat: os.stat_result, texts: dict[str, str]) -> str | None:
+    """The cached schema's digest when ``entry`` describes the file as it is now."""
+    if (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and entry[0] == stat.st_size
+        and entry[1] == stat.st_mtime_ns
+        and isinstance(entry[2], str)
+        and entry[2] in texts
+    ):
+        return entry[2]
+    return None
+
+
+def _encode(schema: pl.Schema) -> str:
+    """A schema as text: an empty Arrow IPC file (exact for every Polars type), in base64."""
+    buffer = io.BytesIO()
+    pl.DataFrame(schema=schema).write_ipc(buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _decode(text: str) -> pl.Schema | None:
+    try:
+        return pl.Schema(pl.read_ipc_schema(io.BytesIO(base64.b64decode(text, validate=True))))
+    except (ValueError, TypeError, OSError, pl.exceptions.PolarsError):
+        return None
+
+
+def _load_cache(path: Path) -> tuple[dict[str, object], dict[str, str]]:
+    """The cache's file entries and schema texts; empty when it is missing or damaged."""
+    try:
+        if path.stat().st_size > _CACHE_MAX_BYTES:
+            return {}, {}
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}, {}
+    if not isinstance(data, dict) or data.get("format") != 1:
+        return {}, {}
+    files, schemas = data.get("files"), data.get("schemas")
+    if not isinstance(files, dict) or not isinstance(schemas, dict):
+        return {}, {}
+    return files, {k: v for k, v in schemas.items() if isinstance(v, str)}
+
+
+def _save_cache(
+    path: Path,
+    base: Path,
+    known: dict[str, object],
+    entries: dict[str, list[object]],
+    texts: dict[str, str],
+) -> None:
+    """Write the cache: this scan's files, and the earlier entries of files still there (a
+    scan of some days or sources keeps the others). Atomic (a reader sees the old cache or the
+    new one); a failure to write is ignored: the cache only saves time."""
+    kept: dict[str, object] = {
+        relative: entry
+        for relative, entry in known.items()
+        if relative not in entries
+        and isinstance(entry, list)
+        and len(entry) == 3
+        and isinstance(entry[2], str)
+        and entry[2] in texts
+        and (base / relative).is_file()
+    }
+    files = {**kept, **entries}
+    used = {entry[2] for entry in files.values() if isinstance(entry, list)}
+    data = json.dumps(
+        {"format": 1, "schemas": {d: t for d, t in texts.items() if d in used}, "files": files},
+        separators=(",", ":"),
+    ).encode()
+    if len(data) > _CACHE_MAX_BYTES:
+        return
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)

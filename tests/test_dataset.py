@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,8 @@ def test_scan_needs_a_directory(tmp_path: Path) -> None:
 def test_other_engines_read_the_dataset(tmp_path: Path) -> None:
     dataset.write_dataset(records(), tmp_path, source="raw")
     dataset.write_dataset(records(3), tmp_path, source="hourly")
+    dataset.scan_dataset(tmp_path)  # leaves its schema cache, which other engines skip
+    assert (tmp_path / "_dexkit" / "schemas.json").is_file()
     table = pads.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
     assert table.num_rows == 9
     assert {"date", "source", "device_id", "isp_ipv4"} <= set(table.column_names)
@@ -247,3 +250,92 @@ def test_a_damaged_partition_is_named_when_scanning(tmp_path: Path, damage: str)
     with pytest.raises(ConfigError, match="is not readable Parquet") as info:
         dataset.scan_dataset(tmp_path)
     assert str(target) in str(info.value)
+
+
+def _counting_footer_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    real = pl.read_parquet_schema
+
+    def counted(source: Any) -> Any:
+        reads.append(Path(source).name)
+        return real(source)
+
+    monkeypatch.setattr(pl, "read_parquet_schema", counted)
+    return reads
+
+
+def test_schemas_are_read_once_and_again_when_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset.write_dataset(records(), tmp_path, source="raw")  # two days: two files
+    reads = _counting_footer_reads(monkeypatch)
+    first = read_back(tmp_path)
+    assert len(reads) == 2
+    again = read_back(tmp_path)
+    assert len(reads) == 2  # from the cache
+    assert_frame_equal(again, first)
+    # a partition rewritten with a new column: only its file is read again, and the column shows
+    later = records(2).with_columns(pl.lit("x").alias("new_field"))  # the first day
+    dataset.write_dataset(later, tmp_path, source="raw")
+    back = read_back(tmp_path)
+    assert len(reads) == 3
+    assert back["new_field"].to_list() == ["x", "x", None, None, None, None]
+    # a scan of one day keeps the other day's entry; a deleted file's entry goes
+    dataset.scan_dataset(tmp_path, start="2026-03-02")
+    cached = json.loads((tmp_path / "_dexkit" / "schemas.json").read_text())
+    assert sorted(cached["files"]) == [
+        "date=2026-03-01/source=raw/data.parquet",
+        "date=2026-03-02/source=raw/data.parquet",
+    ]
+    assert len(cached["schemas"]) == 2
+    (tmp_path / "date=2026-03-02" / "source=raw" / "data.parquet").unlink()
+    dataset.write_dataset(records(1), tmp_path, source="hourly")
+    assert read_back(tmp_path).height == 3
+    cached = json.loads((tmp_path / "_dexkit" / "schemas.json").read_text())
+    assert sorted(cached["files"]) == [
+        "date=2026-03-01/source=hourly/data.parquet",
+        "date=2026-03-01/source=raw/data.parquet",
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"format": 2, "files": {}, "schemas": {}}',
+        b'{"format": 1, "files": [], "schemas": {}}',
+        b'{"format": 1, "files": {"date=2026-03-01/source=raw/data.parquet": [1, 2, [3]]},'
+        b' "schemas": {}}',
+        b"SCHEMA",  # replaced below by a cache whose schema texts are not schemas
+    ],
+)
+def test_a_damaged_schema_cache_costs_only_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes
+) -> None:
+    dataset.write_dataset(records(), tmp_path, source="raw")
+    expected = read_back(tmp_path)
+    cache = tmp_path / "_dexkit" / "schemas.json"
+    if damage == b"SCHEMA":
+        data = json.loads(cache.read_text())
+        data["schemas"] = dict.fromkeys(data["schemas"], "bm90IGFycm93")  # base64 of "not arrow"
+        damage = json.dumps(data).encode()
+    cache.write_bytes(damage)
+    reads = _counting_footer_reads(monkeypatch)
+    assert_frame_equal(read_back(tmp_path), expected)
+    read = len(reads)
+    assert read >= 1  # read from the files (one read may heal both entries), then remembered
+    assert_frame_equal(read_back(tmp_path), expected)
+    assert len(reads) == read
+
+
+def test_an_unwritable_schema_cache_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset.write_dataset(records(), tmp_path, source="raw")
+    (tmp_path / "_dexkit").write_bytes(b"")  # a file where the cache's directory would be
+    reads = _counting_footer_reads(monkeypatch)
+    assert read_back(tmp_path).height == 6
+    assert read_back(tmp_path).height == 6
+    assert len(reads) == 4  # no cache: every scan reads the footers
+    assert (tmp_path / "_dexkit").read_bytes() == b""
