@@ -50,7 +50,7 @@ import numbers
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import polars as pl
@@ -1839,14 +1839,10 @@ def compare_windows(
     keys: list[pl.Expr] = _keys(by, schema, "compare_windows")
     groups: list[str] = _names(keys) or [_ALL]
     lf = _utc(lf, schema)
-    _check_windows(lf, windows, "compare_windows")
+    inside, days = _check_windows(lf, windows, "compare_windows")
     lf = lf.with_columns(*keys, pl.lit(0).alias(_ALL))
     # one pass: the records of either window, each window's statistics over its own records
     # (a record in both counts in both)
-    inside = {
-        window: (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
-        for window, (start, end) in windows.items()
-    }
     aggs: list[pl.Expr] = []
     for window, mask in inside.items():
         for i, name in enumerate(names):
@@ -1858,7 +1854,8 @@ def compare_windows(
                 value.mean().alias(f"{window}_mean_{i}"),
                 value.var(ddof=1).alias(f"{window}_var_{i}"),
             ]
-    wide = lf.filter(pl.any_horizontal(*inside.values())).group_by(groups).agg(aggs)
+    keep = pl.any_horizontal(*inside.values())
+    wide = lf.filter(keep if days is None else days & keep).group_by(groups).agg(aggs)
     rows: list[pl.LazyFrame] = []
     for i, name in enumerate(names):
         nb = pl.col(f"baseline_n_{i}").fill_null(0).cast(pl.UInt32)
@@ -1907,19 +1904,35 @@ def compare_windows(
 
 def _check_windows(
     lf: pl.LazyFrame, windows: dict[str, tuple[datetime, datetime]], func: str
-) -> None:
+) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
     """Raise for a window that holds no records; warn for one the records cover only in part.
+    Return each window's filter, and one on the ``date`` column that keeps their records.
 
-    One pass over the ``timestamp`` column. A record stands for the hour it falls in (hourly
-    records are stamped at their hour's start), so the records cover the hours from the first
-    one's to the last one's, inclusive.
+    One streaming pass over the ``timestamp`` column. A record stands for the hour it falls in
+    (hourly records are stamped at their hour's start), so the records cover the hours from the
+    first one's to the last one's, inclusive. When there is a ``date`` column (a dataset's
+    partition), the same pass finds the dates of each window's records: filtering by them drops
+    nothing, and reading the windows opens only those days' files.
     """
     ts = pl.col("timestamp")
+    inside = {name: (ts >= a) & (ts < b) for name, (a, b) in windows.items()}
+    dated = lf.collect_schema().get("date") == pl.Date
+    day = pl.col("date")
     found = lf.select(
         ts.min().alias("first"),
         ts.max().alias("last"),
-        *(((ts >= a) & (ts < b)).sum().alias(name) for name, (a, b) in windows.items()),
-    ).collect()
+        *(mask.sum().alias(name) for name, mask in inside.items()),
+        *(
+            expr.alias(f"{name}_{what}")
+            for name, mask in inside.items()
+            for what, expr in (
+                ("first_day", day.filter(mask).min()),
+                ("last_day", day.filter(mask).max()),
+                ("undated", (mask & day.is_null()).sum()),
+            )
+            if dated
+        ),
+    ).collect(engine="streaming")
     first, last = found["first"].item(), found["last"].item()
     if first is None or last is None:
         span = "the frame holds no records"
@@ -1944,6 +1957,15 @@ def _check_windows(
                 PartialWindowWarning,
                 stacklevel=3,
             )
+    days: set[date] = set()
+    for name in inside if dated else ():
+        if found[f"{name}_undated"].item():
+            return inside, None  # records without a date: nothing to narrow by
+        first_day, last_day = found[f"{name}_first_day"].item(), found[f"{name}_last_day"].item()
+        days.update(first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1))
+    # one filter on the partition column for both windows: Polars prunes files by a
+    # conjunction, not by either side of an "or"
+    return inside, day.is_in(sorted(days)) if days else None
 
 
 def _stamp(value: datetime) -> str:

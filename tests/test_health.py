@@ -759,6 +759,44 @@ def test_timeline_rejects_bad_buckets(fleet: pl.DataFrame, every: Any) -> None:
         health.timeline(fleet, every)
 
 
+@pytest.mark.parametrize("date", ["utc", "other", "some null"])
+def test_compare_windows_with_a_date_column_gives_the_same_numbers(date: str) -> None:
+    """A ``date`` column (a dataset's partition) narrows each window's reading to the dates of
+    its records, found in the check's pass: same result when it is the UTC date, and when it
+    is not and must not narrow anything."""
+    sample = dexkit.load("sample", source="raw")
+    first = sample["timestamp"].min()
+    assert isinstance(first, datetime)
+    baseline = (first, first + timedelta(hours=3))
+    incident = (first + timedelta(hours=4), first + timedelta(hours=6))
+    offset = "0h" if date == "utc" else "-11h"
+    day = pl.col("timestamp").dt.offset_by(offset).dt.date()
+    if date == "some null":
+        day = pl.when(pl.col("cpu_pct") > 20).then(day)
+    dated = sample.with_columns(day.alias("date"))
+    expected = health.compare_windows(sample, baseline, incident, by="colo")
+    result = health.compare_windows(dated.lazy(), baseline, incident, by="colo")
+    assert_frame_equal(result.collect(engine="streaming"), expected)
+    assert_frame_equal(health.compare_windows(dated, baseline, incident, by="colo"), expected)
+
+
+def test_compare_windows_on_a_dataset_opens_only_the_windows_days(tmp_path: Path) -> None:
+    sample = dexkit.load("sample", source="raw")
+    days = [sample.with_columns(pl.col("timestamp") + timedelta(days=k)) for k in range(4)]
+    dexkit.write_dataset(pl.concat(days), tmp_path, source="raw")
+    first = sample["timestamp"].min()
+    assert isinstance(first, datetime)
+    baseline = (first, first + timedelta(hours=3))
+    incident = (first + timedelta(hours=4), first + timedelta(hours=6))
+    query = health.compare_windows(dexkit.scan_dataset(tmp_path), baseline, incident)
+    plan = query.explain(engine="streaming")
+    assert "date=" + first.date().isoformat() in plan
+    assert "other sources" not in plan  # one file of four
+    assert_frame_equal(
+        query.collect(engine="streaming"), health.compare_windows(sample, baseline, incident)
+    )
+
+
 def cohen_d(before: list[float], after: list[float]) -> float:
     b, a = np.array(before), np.array(after)
     pooled = ((len(b) - 1) * b.var(ddof=1) + (len(a) - 1) * a.var(ddof=1)) / (len(a) + len(b) - 2)
