@@ -838,22 +838,57 @@ def _duration(value: str | timedelta, what: str) -> timedelta:
 def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
     """Per device_id the row with the greatest timestamp; ties: the last row in frame order.
 
-    One streaming ``group_by`` with ``max_by`` on a key that orders by timestamp, then row:
+    A streaming ``group_by`` with ``max_by`` on a key that orders by timestamp, then row:
     memory grows with the devices, not the records (window functions over ``device_id`` held
-    every record: 14 GB at 100M records).
+    every record: 14 GB at 100M records). On a Parquet scan (:func:`dexkit.scan_dataset`),
+    that pass reads only ``device_id`` and ``timestamp`` and picks row numbers, when called;
+    the query then reads the other columns of those rows alone, from the days that hold them
+    (a ``date`` partition): 14.6-18 s to about 9 s at 100M records.
     """
     names = lf.collect_schema().names()
     key = pl.col("timestamp").dt.epoch("us").fill_null(-(2**63)).cast(pl.Int128) * pl.lit(
         2**64, pl.Int128
     ) + pl.col(_ROW).cast(pl.Int128)
-    result = (
-        lf.with_row_index(_ROW)
-        .with_columns(key.alias(_TS))
-        .group_by("device_id")
-        .agg(*(pl.col(n).max_by(_TS) for n in names if n != "device_id"), pl.col(_ROW).max_by(_TS))
-    )
+    if _rescannable(lf):
+        dated = lf.collect_schema().get("date") == pl.Date
+        day = [pl.col("date").max_by(_TS)] if dated else []
+        picked = (
+            lf.select("device_id", "timestamp", *(["date"] if dated else []))
+            .with_row_index(_ROW)
+            .with_columns(key.alias(_TS))
+            .group_by("device_id")
+            .agg(pl.col(_ROW).max_by(_TS), *day)
+            .collect(engine="streaming")
+        )
+        keep = pl.col(_ROW).is_in(picked[_ROW].implode())
+        if dated and not picked["date"].null_count():
+            keep = pl.col("date").is_in(picked["date"].unique().to_list()) & keep
+        result = lf.with_row_index(_ROW).filter(keep)
+    else:
+        result = (
+            lf.with_row_index(_ROW)
+            .with_columns(key.alias(_TS))
+            .group_by("device_id")
+            .agg(
+                *(pl.col(n).max_by(_TS) for n in names if n != "device_id"),
+                pl.col(_ROW).max_by(_TS),
+            )
+        )
     ordered = result.sort("device_id", nulls_last=True) if sort else result.sort(_ROW)
     return ordered.select(names)
+
+
+#: The plan nodes of a frame that _latest may read twice: a Parquet scan, filtered, with columns
+#: added or selected (each pass numbers its rows the same way). Anything else (an in-memory
+#: frame, a join, an aggregation, a Logpush scan that parses every object at each pass) gets
+#: one pass.
+_RESCANNABLE = ("Parquet", "PROJECT", "FILTER", "FROM", "SELECT", "WITH_COLUMNS:", "simple")
+
+
+def _rescannable(lf: pl.LazyFrame) -> bool:
+    plan = lf.explain(optimized=False).splitlines()
+    nodes = [line.split()[0] for line in plan if line.strip() and not line.lstrip().startswith("[")]
+    return "Parquet" in nodes and all(node in _RESCANNABLE for node in nodes)
 
 
 def _grouped(

@@ -797,6 +797,43 @@ def test_compare_windows_on_a_dataset_opens_only_the_windows_days(tmp_path: Path
     )
 
 
+def test_latest_on_a_dataset_reads_the_chosen_rows_in_a_second_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a Parquet scan, the latest records come from a row-number pass and a read of those
+    rows (from their days only): the same rows, ties included, as the one-pass aggregation."""
+    sample = dexkit.load("sample", source="raw")
+    later = sample.with_columns(pl.col("timestamp") + timedelta(days=1))
+    dexkit.write_dataset(pl.concat([sample, later]), tmp_path, source="raw")
+    # the same device and timestamp in another source: a tie, won by the later file
+    tie = later.filter(pl.col("timestamp") == later["timestamp"].max()).with_columns(
+        pl.lit(99.5).alias("cpu_pct")
+    )
+    dexkit.write_dataset(tie, tmp_path, source="zz-copy")
+    scan = dexkit.scan_dataset(tmp_path)
+    assert health._rescannable(scan)
+    assert health._rescannable(scan.filter(pl.col("colo") == "FRA").with_columns(x=pl.lit(1)))
+    assert not health._rescannable(pl.concat([scan, scan]))
+    assert not health._rescannable(scan.join(scan.select("device_id").unique(), on="device_id"))
+    assert not health._rescannable(sample.lazy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dexkit.UnknownFieldsWarning)
+        assert not health._rescannable(dexkit.scan_logpush(dexkit.sample_dir("logpush")))
+    query = health.latest(scan)
+    plan = query.explain(engine="streaming")
+    day = later["timestamp"].max().date()
+    assert f'col("date").is_in([[{day.isoformat()}]])' in plan
+    two_pass = query.collect(engine="streaming")
+    assert two_pass.filter(pl.col("cpu_pct") == 99.5).height == tie.height
+    monkeypatch.setattr(health, "_rescannable", lambda lf: False)
+    one_pass = health.latest(dexkit.scan_dataset(tmp_path)).collect(engine="streaming")
+    assert_frame_equal(two_pass, one_pass)
+    assert_frame_equal(
+        health.summarize(scan, by="colo").collect(engine="streaming"),
+        health.summarize(one_pass, by="colo"),
+    )
+
+
 def cohen_d(before: list[float], after: list[float]) -> float:
     b, a = np.array(before), np.array(after)
     pooled = ((len(b) - 1) * b.var(ddof=1) + (len(a) - 1) * a.var(ddof=1)) / (len(a) + len(b) - 2)
