@@ -785,7 +785,9 @@ class PageStore:
         except filelock.Timeout as exc:
             raise StoreError(
                 f"another process has held the store's lock for more than {self._lock_timeout:g}"
-                " s: wait for its fetch to end, or pass a larger lock_timeout=",
+                " s, where a fetch holds it for milliseconds to record a chunk: that process is"
+                " likely stuck; end it and fetch again (nothing recorded is lost; a PageStore's"
+                " lock_timeout= sets this wait)",
                 path=self.root / LOCK,
             ) from exc
         self.manifest = merged

@@ -27,7 +27,7 @@ from dexkit.errors import (
     StoreError,
 )
 from dexkit.inputs import read_input
-from dexkit.store import MANIFEST, PageStore, split
+from dexkit.store import LOCK, MANIFEST, PageStore, split
 from dexkit.testing import FakeCloudflare
 
 MakeClient = Callable[..., Client]
@@ -383,6 +383,23 @@ def test_a_running_fetch_counts_as_incomplete_until_it_finishes(tmp_path: Path) 
     with pytest.raises(ConfigError, match="every chunk selected is incomplete"):
         dexkit.read_pages(tmp_path)
     store.finish(chunk, [1], records=0, stop="page 1 is empty")
+    assert dexkit.read_pages(tmp_path).height == 0
+
+
+def test_a_lock_held_too_long_is_a_store_error_naming_the_lock(tmp_path: Path) -> None:
+    filelock = pytest.importorskip("filelock")
+    query = build("2026-11-18T12:00:00Z", "2026-11-18T13:00:00Z", now=NOW, source="raw")
+    [chunk] = split(query, now=NOW)
+    store = PageStore(tmp_path, query.shape(), lock_timeout=0.2)
+    store.prepare(chunk)
+    store.write_page(chunk, 1, b'{"success": true, "result": []}')
+    with filelock.FileLock(tmp_path / LOCK), pytest.raises(StoreError) as info:
+        store.finish(chunk, [1], records=0, stop="page 1 is empty")
+    message = str(info.value)
+    assert "more than 0.2 s" in message
+    assert "likely stuck" in message
+    assert str(tmp_path / LOCK) in message
+    store.finish(chunk, [1], records=0, stop="page 1 is empty")  # the lock is free again
     assert dexkit.read_pages(tmp_path).height == 0
 
 
