@@ -853,13 +853,17 @@ def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
         ts = pl.col("timestamp")
         newest = lf.group_by("device_id").agg(ts.max()).collect(engine="streaming")
         stamps = newest["timestamp"]
-        at = ts.is_in(stamps.drop_nulls().unique().implode())
+        known = stamps.drop_nulls().unique()
+        # the range first: Parquet statistics skip the files outside it
+        at = ts.is_between(known.min(), known.max()) & ts.is_in(known.implode())
         if stamps.null_count():  # a device without any timestamp: its rows are all candidates
             at = at | ts.is_null()
         # each device's rows at its newest timestamp (several for a tie: the last one wins)
+        # (numbered after the filter, which keeps frame order: numbering first would stop the
+        # filter from reaching the scan, which would then read every row)
         result = (
-            lf.with_row_index(_ROW)
-            .filter(at)
+            lf.filter(at)
+            .with_row_index(_ROW)
             .join(newest.lazy(), on=["device_id", "timestamp"], how="semi", nulls_equal=True)
             .filter(pl.col(_ROW) == pl.col(_ROW).max().over("device_id"))
         )
