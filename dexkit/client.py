@@ -80,6 +80,7 @@ from dexkit.errors import (
     QueryError,
     RateLimitError,
     ServerError,
+    StoreError,
     TransportError,
 )
 from dexkit.frames import read_pages
@@ -493,6 +494,37 @@ def _asked(seconds: float) -> str:
     if seconds >= 90:
         return f"{text} ({_duration(seconds)})"
     return text
+
+
+async def _claim(store: PageStore, chunk: Chunk) -> bool:
+    """Hold ``chunk``'s claim in ``store``; False when another fetch held it and completed the
+    chunk meanwhile (its pages are in the store: requesting them again would spend quota twice).
+
+    Waits, polling, while another process (or another fetch of this one) fetches the chunk, up
+    to the store's ``claim_timeout``; past it, :class:`StoreError`.
+    """
+    if store.try_claim(chunk):
+        return True
+    log.info("fetch: another fetch is requesting %s; waiting for it", chunk.key)
+    waited = 0.0
+    while not store.try_claim(chunk):
+        if waited >= store.claim_timeout:
+            raise StoreError(
+                f"another fetch has been requesting chunk {chunk.key} for more than "
+                f"{store.claim_timeout:g} s: wait for it to end (or end it) and fetch again; "
+                "PageStore(claim_timeout=) sets this wait",
+                path=store.root / chunk.key,
+            )
+        await asyncio.sleep(_CLAIM_POLL)
+        waited += _CLAIM_POLL
+    if store.completed_elsewhere(chunk):
+        store.release(chunk)
+        return False
+    return True
+
+
+#: Seconds between two looks at a chunk another fetch is requesting.
+_CLAIM_POLL = 0.2
 
 
 @dataclass
@@ -1832,20 +1864,35 @@ class Client:
     async def _fetch_chunk(
         self, s: _Session, store: PageStore, chunk: Chunk, budget: int | None
     ) -> _Outcome:
-        have = store.prepare(chunk)
-        try:
-            outcome = await self._page_all(
-                s,
-                chunk.query,
-                budget=budget,
-                have=have,
-                on_page=lambda n, raw: store.write_page(chunk, n, raw),
-                on_totals=lambda pages, count: store.begin(chunk, pages, count),
+        if not await _claim(store, chunk):  # another fetch completed it while this one waited
+            return _Outcome(
+                pages=[],
+                numbers=[],
+                records=store.records(chunk),
+                duplicates=0,
+                total_pages=None,
+                total_count=None,
+                stop="fetched by another fetch",
+                fetched=0,
+                reused=store.page_count(chunk),
             )
-        except BaseException:
-            store.interrupted(chunk)
-            raise
-        store.finish(chunk, outcome.numbers, records=outcome.records, stop=outcome.stop)
+        try:
+            have = store.prepare(chunk)
+            try:
+                outcome = await self._page_all(
+                    s,
+                    chunk.query,
+                    budget=budget,
+                    have=have,
+                    on_page=lambda n, raw: store.write_page(chunk, n, raw),
+                    on_totals=lambda pages, count: store.begin(chunk, pages, count),
+                )
+            except BaseException:
+                store.interrupted(chunk)
+                raise
+            store.finish(chunk, outcome.numbers, records=outcome.records, stop=outcome.stop)
+        finally:
+            store.release(chunk)
         s.bar.chunk_done(chunk.key, len(outcome.numbers), outcome.records)
         return outcome
 

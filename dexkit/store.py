@@ -71,6 +71,10 @@ _VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 2**20
 #: Seconds to wait for another process's manifest update before giving up.
 LOCK_TIMEOUT = 60.0
+#: The directory of the per-chunk locks that keep two fetches from requesting one chunk.
+CLAIMS = ".claims"
+#: Seconds to wait for another process that is fetching a chunk this one needs.
+CLAIM_TIMEOUT = 1800.0
 _KEY = re.compile(r"(?:last_seen|hourly|raw)/[0-9T-]{10,40}")
 
 
@@ -557,6 +561,10 @@ class PageStore:
     lock_timeout
         Seconds to wait for another process's manifest update (they take milliseconds); past
         it, :class:`~dexkit.StoreError`.
+    claim_timeout
+        Seconds to wait for another process that is fetching a chunk this one needs (a fetch
+        holds each chunk's claim while it requests that chunk's pages, so that two fetches into
+        one store never request the same chunk); past it, :class:`~dexkit.StoreError`.
 
     Examples
     --------
@@ -580,10 +588,13 @@ class PageStore:
         shape: Mapping[str, Any],
         *,
         lock_timeout: float = LOCK_TIMEOUT,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         self.root = Path(root)
         self.shape = dict(shape)
         self._lock_timeout = lock_timeout
+        self.claim_timeout = claim_timeout
+        self._claims: dict[str, filelock.BaseFileLock] = {}
         self._dirty: set[str] = set()  # chunks this process changed since its last save
         self._new_fetches: list[dict[str, Any]] = []
         path = self.root / MANIFEST
@@ -679,6 +690,44 @@ class PageStore:
                 path=path,
             )
         return raw
+
+    def try_claim(self, chunk: Chunk) -> bool:
+        """Take ``chunk``'s claim if no other fetch holds it (without waiting).
+
+        A fetch holds a chunk's claim (a lock file under ``.claims``, released by the system
+        if its process dies) from before :meth:`prepare` to after :meth:`finish`, so that two
+        fetches into one store, in two processes or in one, never request the same chunk.
+        """
+        lock = self._claims.get(chunk.key)
+        if lock is None:
+            folder = self._inside(self.root / CLAIMS)
+            folder.mkdir(exist_ok=True)
+            name = chunk.key.replace("/", "_") + ".lock"
+            lock = filelock.FileLock(self._inside(folder / name), thread_local=False)
+            self._claims[chunk.key] = lock
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        return True
+
+    def release(self, chunk: Chunk) -> None:
+        """Give up ``chunk``'s claim (see :meth:`try_claim`)."""
+        lock = self._claims.pop(chunk.key, None)
+        if lock is not None:
+            lock.release()
+
+    def completed_elsewhere(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` is final in the manifest on disk: another fetch completed it since
+        this store was opened. Its entry is then taken into this store's manifest."""
+        if self.complete(chunk):
+            return True
+        path = self._inside(self.root / MANIFEST)
+        entry = self._checked(load_manifest(path))["chunks"].get(chunk.key)
+        if entry and entry.get("query") == chunk.query.describe() and entry.get("complete"):
+            self.manifest["chunks"][chunk.key] = entry
+            return True
+        return False
 
     def prepare(self, chunk: Chunk) -> dict[int, bytes]:
         """Get ready to fetch ``chunk``: return the pages a resumed fetch can reuse.

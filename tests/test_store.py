@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from polars.testing import assert_frame_equal
 
 import dexkit
-from dexkit._query import build
-from dexkit.client import Client
+from dexkit._query import build, parse_time
+from dexkit.client import Client, _claim
 from dexkit.errors import (
     BudgetError,
     ConfigError,
@@ -100,6 +103,7 @@ def test_fetch_then_read_offline_equals_devices(
     )
     assert summary.records == offline.height
     assert sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.iterdir()) == [
+        ".claims",  # a lock per chunk: one fetch at a time requests it
         ".manifest.lock",  # serializes manifest updates between processes
         "hourly",
         MANIFEST,
@@ -403,10 +407,78 @@ def test_a_lock_held_too_long_is_a_store_error_naming_the_lock(tmp_path: Path) -
     assert dexkit.read_pages(tmp_path).height == 0
 
 
+@pytest.mark.slow
+def test_two_fetches_into_one_store_never_request_a_chunk_twice(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Two fetches of one window into one store at once (each a PageStore of its own, as two
+    processes would have): each chunk is requested by one of them; the other waits for it and
+    takes its pages from the store."""
+    start, end = hours_ago(5), hours_ago(1)
+
+    def pages(api: FakeCloudflare) -> list[tuple[str, int]]:
+        """The chunks' page requests (each fetch's one planning request, over the whole
+        window, left out)."""
+        hour = timedelta(hours=1)
+        return [
+            (r.params["from"], r.page)
+            for r in api.requests
+            if r.page is not None
+            and parse_time(r.params["to"], now=NOW) - parse_time(r.params["from"], now=NOW) <= hour
+        ]
+
+    with FakeCloudflare(devices=300, seed=1) as api:
+        make_client(api).fetch(start, end, source="hourly", into=tmp_path / "one")
+        alone = pages(api)
+    assert len(alone) > 4
+    with FakeCloudflare(devices=300, seed=1, latency=0.02) as api:
+        summaries: list[Any] = []
+        errors: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                client = make_client(api, concurrency=2)
+                summaries.append(client.fetch(start, end, source="hourly", into=tmp_path / "two"))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=fetch) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        both = pages(api)
+    assert len(both) == len(set(both)), "a page was requested twice"
+    assert sorted(both) == sorted(alone)
+    assert sum(s.pages_fetched for s in summaries) == len(alone)  # between them, once each
+    assert {s.pages_fetched + s.pages_reused for s in summaries} == {len(alone)}
+    assert_frame_equal(
+        dexkit.read_pages(tmp_path / "two").sort("device_id", "timestamp"),
+        dexkit.read_pages(tmp_path / "one").sort("device_id", "timestamp"),
+    )
+
+
+def test_a_chunk_claimed_too_long_is_a_store_error(tmp_path: Path) -> None:
+    query = build("2026-11-18T12:00:00Z", "2026-11-18T13:00:00Z", now=NOW, source="raw")
+    [chunk] = split(query, now=NOW)
+    holder = PageStore(tmp_path, query.shape())
+    assert holder.try_claim(chunk)
+    waiter = PageStore(tmp_path, query.shape(), claim_timeout=0.3)
+    assert not waiter.try_claim(chunk)
+    with pytest.raises(StoreError, match=r"for more than 0.3 s.*claim_timeout") as info:
+        asyncio.run(_claim(waiter, chunk))
+    assert chunk.key in str(info.value)
+    holder.release(chunk)
+    assert waiter.try_claim(chunk)  # free again
+    waiter.release(chunk)
+
+
 _WRITER = """
 import sys, time
 from pathlib import Path
-from dexkit._query import build
+from typing import Any
+from dexkit._query import build, parse_time
 from dexkit.store import PageStore, split
 from datetime import UTC, datetime
 root, first, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
