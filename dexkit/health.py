@@ -3,7 +3,10 @@
 Every function takes the frame of :func:`dexkit.read_pages` (a ``DataFrame`` or a ``LazyFrame``,
 possibly with extra columns) and returns a new frame of the same kind: give it a ``LazyFrame``
 (for example :func:`dexkit.scan_dataset`) and you get a ``LazyFrame`` back, to collect with
-``engine="streaming"``. Polars does all the work; nothing loops over rows in Python.
+``engine="streaming"``. Polars does all the work; nothing loops over rows in Python. Some read
+a column or two when called, to plan a cheaper query: the per-device functions on a Parquet scan
+(each device's newest timestamp), :func:`timeline` (where to cut a long scan) and
+:func:`compare_windows` (whether the windows hold records, and on which days).
 
 =========================  ===================================================================
 :func:`latest`             one row per device: its latest record
