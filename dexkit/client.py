@@ -497,17 +497,17 @@ def _asked(seconds: float) -> str:
 
 
 async def _claim(store: PageStore, chunk: Chunk) -> bool:
-    """Hold ``chunk``'s claim in ``store``; False when another fetch held it and completed the
-    chunk meanwhile (its pages are in the store: requesting them again would spend quota twice).
+    """Hold ``chunk``'s claim in ``store``; False when another fetch completed the chunk since
+    this one listed what to fetch (its pages are in the store: requesting them again would spend
+    quota twice). A chunk another fetch left half done resumes from the pages it saved.
 
-    Waits, polling, while another process (or another fetch of this one) fetches the chunk, up
+    Waits, polling, while another process (or another fetch of this one) requests the chunk, up
     to the store's ``claim_timeout``; past it, :class:`StoreError`.
     """
-    if store.try_claim(chunk):
-        return True
-    log.info("fetch: another fetch is requesting %s; waiting for it", chunk.key)
     waited = 0.0
     while not store.try_claim(chunk):
+        if not waited:
+            log.info("fetch: another fetch is requesting %s; waiting for it", chunk.key)
         if waited >= store.claim_timeout:
             raise StoreError(
                 f"another fetch has been requesting chunk {chunk.key} for more than "
@@ -517,7 +517,7 @@ async def _claim(store: PageStore, chunk: Chunk) -> bool:
             )
         await asyncio.sleep(_CLAIM_POLL)
         waited += _CLAIM_POLL
-    if store.completed_elsewhere(chunk):
+    if store.refresh(chunk):
         store.release(chunk)
         return False
     return True

@@ -717,17 +717,18 @@ class PageStore:
         if lock is not None:
             lock.release()
 
-    def completed_elsewhere(self, chunk: Chunk) -> bool:
-        """Whether ``chunk`` is final in the manifest on disk: another fetch completed it since
-        this store was opened. Its entry is then taken into this store's manifest."""
-        if self.complete(chunk):
-            return True
+    def refresh(self, chunk: Chunk) -> bool:
+        """Take ``chunk``'s entry from the manifest on disk, where another fetch may have
+        recorded it since this store was opened (unless this one changed it since); return
+        whether the chunk is final. Called with the chunk's claim held: a chunk another fetch
+        completed is not requested again, and one it left half done resumes from its pages."""
+        if self.complete(chunk) or chunk.key in self._dirty:
+            return self.complete(chunk)
         path = self._inside(self.root / MANIFEST)
         entry = self._checked(load_manifest(path))["chunks"].get(chunk.key)
-        if entry and entry.get("query") == chunk.query.describe() and entry.get("complete"):
+        if entry is not None:
             self.manifest["chunks"][chunk.key] = entry
-            return True
-        return False
+        return self.complete(chunk)
 
     def prepare(self, chunk: Chunk) -> dict[int, bytes]:
         """Get ready to fetch ``chunk``: return the pages a resumed fetch can reuse.

@@ -474,6 +474,30 @@ def test_a_chunk_claimed_too_long_is_a_store_error(tmp_path: Path) -> None:
     waiter.release(chunk)
 
 
+def test_a_claim_takes_what_another_fetch_left_in_the_store(tmp_path: Path) -> None:
+    """Both stores opened before either fetched: once the claim is free, a chunk the other
+    completed is not requested again, and one it left half done resumes from its pages."""
+    query = build("2026-11-18T10:00:00Z", "2026-11-18T12:00:00Z", now=NOW, source="raw")
+    done, half = split(query, now=NOW)
+    page = b'{"success": true, "result": [{"device_id": "a"}]}'
+    first, second = PageStore(tmp_path, query.shape()), PageStore(tmp_path, query.shape())
+    for chunk in (done, half):
+        assert first.try_claim(chunk)
+        first.prepare(chunk)
+        first.begin(chunk, 3, 150)
+        first.write_page(chunk, 1, page)
+    first.finish(done, [1], records=1, stop="last page")
+    first.interrupted(half)
+    first.save()
+    first.release(done)
+    first.release(half)
+    assert asyncio.run(_claim(second, done)) is False  # completed: nothing to request
+    assert (second.complete(done), second.records(done)) == (True, 1)
+    assert asyncio.run(_claim(second, half)) is True
+    assert second.prepare(half) == {1: page}  # resumed, not deleted
+    second.release(half)
+
+
 _WRITER = """
 import sys, time
 from pathlib import Path
