@@ -1,4 +1,4 @@
-"""Reading saved pages from disk within bounds: capped decompression, walks that end.
+"""Files on disk within bounds: capped decompression, walks that end, atomic writes.
 
 Shared by :mod:`dexkit.store` (resuming a fetch) and :mod:`dexkit.frames` (reading pages).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dexkit.errors import ConfigError, PageError, printable
 
-__all__ = ["MAX_FILES", "MAX_PAGE_BYTES", "decompress", "find", "read_page", "walk"]
+__all__ = ["MAX_FILES", "MAX_PAGE_BYTES", "atomic_write", "decompress", "find", "read_page", "walk"]
 
 #: Default cap on one page's decoded size (``max_page_bytes=``): a 50-record page is ~100 KB.
 MAX_PAGE_BYTES = 256 * 2**20
@@ -238,3 +238,21 @@ def _too_many(what: str, max_files: int) -> ConfigError:
         f"{printable(what)!r} selects more than max_files={max_files} files: narrow the "
         "directory or glob, or pass a larger max_files= (dexkit report --max-files)"
     )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a new temporary file beside it (created
+    exclusively, so a link planted at its name is never written through), synced, then renamed
+    over ``path``. A reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    part.unlink(missing_ok=True)  # a stale one, or a planted link: never written through
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)

@@ -50,11 +50,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
 from dexkit import _checks
+from dexkit._files import atomic_write
 from dexkit._places import colos
 from dexkit.errors import ConfigError
 from dexkit.schema import SCHEMA
@@ -383,7 +384,7 @@ def _schemas(base: Path, files: Sequence[Path]) -> list[pl.Schema]:
     cache = base / _CACHE
     known, texts = _load_cache(cache)
     found: dict[str, pl.Schema] = {}
-    entries: dict[str, list[object]] = {}
+    entries: dict[str, list[Any]] = {}
     missed = False
     for path in files:
         relative = path.relative_to(base).as_posix()
@@ -391,7 +392,7 @@ def _schemas(base: Path, files: Sequence[Path]) -> list[pl.Schema]:
             stat = path.stat()
         except OSError as exc:
             raise _unreadable(path, exc) from exc
-        digest = _hit(known.get(relative), stat, texts)
+        digest = _hit(known.get(relative), stat)
         if digest is not None and digest not in found:
             schema = _decode(texts[digest])
             if schema is None:
@@ -424,17 +425,10 @@ def _unreadable(path: Path, exc: Exception) -> ConfigError:
     )
 
 
-def _hit(entry: object, stat: os.stat_result, texts: dict[str, str]) -> str | None:
+def _hit(entry: list[Any] | None, stat: os.stat_result) -> str | None:
     """The cached schema's digest when ``entry`` describes the file as it is now."""
-    if (
-        isinstance(entry, list)
-        and len(entry) == 3
-        and entry[0] == stat.st_size
-        and entry[1] == stat.st_mtime_ns
-        and isinstance(entry[2], str)
-        and entry[2] in texts
-    ):
-        return entry[2]
+    if entry is not None and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
+        return str(entry[2])
     return None
 
 
@@ -452,8 +446,9 @@ def _decode(text: str) -> pl.Schema | None:
         return None
 
 
-def _load_cache(path: Path) -> tuple[dict[str, object], dict[str, str]]:
-    """The cache's file entries and schema texts; empty when it is missing or damaged."""
+def _load_cache(path: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """The cache's file entries (``[size, mtime_ns, digest]``, each naming a schema text it
+    holds) and schema texts; empty when it is missing or damaged, malformed entries left out."""
     try:
         if path.stat().st_size > _CACHE_MAX_BYTES:
             return {}, {}
@@ -465,44 +460,41 @@ def _load_cache(path: Path) -> tuple[dict[str, object], dict[str, str]]:
     files, schemas = data.get("files"), data.get("schemas")
     if not isinstance(files, dict) or not isinstance(schemas, dict):
         return {}, {}
-    return files, {k: v for k, v in schemas.items() if isinstance(v, str)}
+    texts = {k: v for k, v in schemas.items() if isinstance(v, str)}
+    entries = {
+        relative: entry
+        for relative, entry in files.items()
+        if isinstance(entry, list)
+        and len(entry) == 3
+        and all(isinstance(n, int) for n in entry[:2])
+        and isinstance(entry[2], str)
+        and entry[2] in texts
+    }
+    return entries, texts
 
 
 def _save_cache(
     path: Path,
     base: Path,
-    known: dict[str, object],
-    entries: dict[str, list[object]],
+    known: dict[str, list[Any]],
+    entries: dict[str, list[Any]],
     texts: dict[str, str],
 ) -> None:
     """Write the cache: this scan's files, and the earlier entries of files still there (a
     scan of some days or sources keeps the others). Atomic (a reader sees the old cache or the
     new one); a failure to write is ignored: the cache only saves time."""
-    kept: dict[str, object] = {
+    kept = {
         relative: entry
         for relative, entry in known.items()
-        if relative not in entries
-        and isinstance(entry, list)
-        and len(entry) == 3
-        and isinstance(entry[2], str)
-        and entry[2] in texts
-        and (base / relative).is_file()
+        if relative not in entries and (base / relative).is_file()
     }
     files = {**kept, **entries}
-    used = {entry[2] for entry in files.values() if isinstance(entry, list)}
+    used = {entry[2] for entry in files.values()}
     data = json.dumps(
         {"format": 1, "schemas": {d: t for d, t in texts.items() if d in used}, "files": files},
         separators=(",", ":"),
     ).encode()
     if len(data) > _CACHE_MAX_BYTES:
         return
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        path.parent.mkdir(exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except OSError:
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        atomic_write(path, data)

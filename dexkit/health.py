@@ -849,9 +849,6 @@ def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
     (Parquet statistics skip the files without them) and breaks ties by row number.
     """
     names = lf.collect_schema().names()
-    key = pl.col("timestamp").dt.epoch("us").fill_null(-(2**63)).cast(pl.Int128) * pl.lit(
-        2**64, pl.Int128
-    ) + pl.col(_ROW).cast(pl.Int128)
     if _rescannable(lf):
         ts = pl.col("timestamp")
         newest = lf.group_by("device_id").agg(ts.max()).collect(engine="streaming")
@@ -871,6 +868,9 @@ def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
             .filter(pl.col(_ROW) == pl.col(_ROW).max().over("device_id"))
         )
     else:
+        key = pl.col("timestamp").dt.epoch("us").fill_null(-(2**63)).cast(pl.Int128) * pl.lit(
+            2**64, pl.Int128
+        ) + pl.col(_ROW).cast(pl.Int128)
         result = (
             lf.with_row_index(_ROW)
             .with_columns(key.alias(_TS))

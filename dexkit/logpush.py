@@ -60,6 +60,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 from isal import isal_zlib
 
+from dexkit._files import atomic_write
 from dexkit._records import Bad, Normalizer, arrow_type, renamed, warn_nulled
 from dexkit._time import TimeLike, instant, timestamps
 from dexkit.errors import (
@@ -1613,7 +1614,7 @@ def sync_logpush(
         "sample_rate": plan.opts.sample_rate,
         "updated": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    _atomic_write(provenance_path, json.dumps(provenance, indent=2).encode())
+    atomic_write(provenance_path, json.dumps(provenance, indent=2).encode())
     written: list[str] = []
     records = 0
     unknown: list[tuple[str, str]] = []
@@ -1663,15 +1664,6 @@ def sync_logpush(
 
 sync_logpush.__doc__ = (sync_logpush.__doc__ or "").replace("{common}", _COMMON_DOC.strip())
 sync_logpush.__doc__ = sync_logpush.__doc__.replace("{{", "{").replace("}}", "}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_object(root: Path, frame: pl.DataFrame, part: str) -> list[str]:

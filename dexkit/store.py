@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import filelock
 import orjson
 
-from dexkit._files import MAX_FILES, MAX_PAGE_BYTES, read_page, walk
+from dexkit._files import MAX_FILES, MAX_PAGE_BYTES, atomic_write, read_page, walk
 from dexkit._query import HISTORY_MARGIN, HISTORY_MAX, Query
 from dexkit.errors import ConfigError, PageError, StoreError, printable
 
@@ -304,18 +304,6 @@ def cache_frame(path: str | os.PathLike[str], make: Callable[[], pl.DataFrame]) 
     frame.write_parquet(part)
     os.replace(part, target)
     return frame
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    part.unlink(missing_ok=True)  # a stale one, or a planted link: never written through
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    with open(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(part, path)
 
 
 def _page_name(number: int) -> str:
@@ -772,7 +760,7 @@ class PageStore:
     def write_page(self, chunk: Chunk, number: int, body: bytes) -> None:
         """Save one page's body, atomically."""
         path = self._inside(self.root / chunk.key / _page_name(number))
-        _atomic_write(path, gzip.compress(body, mtime=0))
+        atomic_write(path, gzip.compress(body, mtime=0))
 
     def finish(self, chunk: Chunk, numbers: Iterable[int], *, records: int, stop: str) -> None:
         """Record a chunk fetched to its end; drop saved pages past the stop."""
@@ -831,7 +819,7 @@ class PageStore:
                 merged["fetches"] = [*merged["fetches"], *self._new_fetches][-100:]
                 merged["updated"] = datetime.now(UTC).isoformat()
                 data = orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-                _atomic_write(path, data + b"\n")
+                atomic_write(path, data + b"\n")
         except filelock.Timeout as exc:
             raise StoreError(
                 f"another process has held the store's lock for more than {self._lock_timeout:g}"
