@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import glob
 import hashlib
 import io
 import json
 import os
 import re
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -74,6 +76,11 @@ _CACHE = Path("_dexkit") / "schemas.json"
 #: A larger cache file is ignored (and rewritten): about 100 bytes per Parquet file.
 _CACHE_MAX_BYTES = 256 << 20
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+#: Each partition's newest timestamp per device (see :func:`newest`): one Arrow IPC file per
+#: partition, named by the partition and a digest of its files' names, sizes and mtimes, so
+#: that a file added or rewritten since gives another name (and the old file is replaced).
+_NEWEST = Path("_dexkit") / "newest"
+_PART = "__dexkit_part"
 
 
 @dataclass(frozen=True)
@@ -353,14 +360,129 @@ def scan_dataset(
         files.append(path)
     if not files:
         return pl.LazyFrame(schema={**SCHEMA, **PARTITIONS})
-    columns = _union(_schemas(base, files))
-    return pl.scan_parquet(
-        files,
-        hive_partitioning=True,
-        hive_schema=PARTITIONS,
-        schema=columns,
-        missing_columns="insert",
+    scan = _Scan(base, tuple(files), _union(_schemas(base, files)))
+    frame = scan.frame(scan.files)
+    _remember(frame, scan)
+    return frame
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What :func:`scan_dataset` scanned: the dataset, its files, their columns."""
+
+    base: Path
+    files: tuple[Path, ...]
+    columns: dict[str, pl.DataType]
+
+    def frame(self, files: Sequence[Path]) -> pl.LazyFrame:
+        return pl.scan_parquet(
+            list(files),
+            hive_partitioning=True,
+            hive_schema=PARTITIONS,
+            schema=self.columns,
+            missing_columns="insert",
+        )
+
+
+#: The frames scan_dataset returned and still alive, by id (a LazyFrame is not hashable).
+_SCANS: dict[int, tuple[weakref.ref[pl.LazyFrame], _Scan]] = {}
+
+
+def _remember(frame: pl.LazyFrame, scan: _Scan) -> None:
+    key = id(frame)
+
+    def forget(ref: weakref.ref[pl.LazyFrame]) -> None:
+        if _SCANS.get(key, (None,))[0] is ref:
+            del _SCANS[key]
+
+    _SCANS[key] = (weakref.ref(frame, forget), scan)
+
+
+def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
+    """Each device's newest ``timestamp`` in a frame of :func:`scan_dataset`, without a pass
+    over its records; None for any other frame (a filtered or derived one included).
+
+    Returns the ``device_id`` / ``timestamp`` frame that ``group_by("device_id")`` and
+    ``max()`` would give, and the same scan narrowed to the partitions that hold one of those
+    (device, timestamp) pairs: usually the last day or two of a long history. The newest
+    timestamps of each partition are kept in ``root/_dexkit/newest/`` (one small Arrow file per
+    partition, made by the first call that needs it; a partition whose files changed since is
+    read again). Nothing here is needed for correctness: a summary that cannot be read or
+    written costs a pass over that partition's ``device_id`` and ``timestamp``.
+    """
+    entry = _SCANS.get(id(frame))
+    if entry is None or entry[0]() is not frame:
+        return None
+    scan = entry[1]
+    if "device_id" not in scan.columns or "timestamp" not in scan.columns:
+        return None
+    parts: dict[Path, list[Path]] = {}
+    for path in scan.files:
+        parts.setdefault(path.parent, []).append(path)
+    folder = scan.base / _NEWEST
+    summaries: list[pl.LazyFrame] = []
+    stored: list[Path] = []
+    try:
+        for number, (part, files) in enumerate(parts.items()):
+            summary, kept = _partition_newest(scan, folder, part, files)
+            if kept is not None:
+                stored.append(kept)
+            summaries.append(summary.with_columns(pl.lit(number, pl.UInt32).alias(_PART)))
+        both = pl.concat(summaries)
+        found = (
+            both.group_by("device_id").agg(pl.col("timestamp").max()).collect(engine="streaming")
+        )
+        holding = (
+            both.join(found.lazy(), on=["device_id", "timestamp"], how="semi", nulls_equal=True)
+            .select(pl.col(_PART).unique())
+            .collect(engine="streaming")
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        for path in stored:  # a damaged summary: made again next time
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return None
+    keep = set(holding[_PART].to_list())
+    numbers = {part: number for number, part in enumerate(parts)}
+    files = [path for path in scan.files if numbers[path.parent] in keep]
+    return found, scan.frame(files) if files else frame
+
+
+def _partition_newest(
+    scan: _Scan, folder: Path, part: Path, files: Sequence[Path]
+) -> tuple[pl.LazyFrame, Path | None]:
+    """One partition's newest timestamp per device: stored, or found and stored (the path of
+    the stored summary, None when it could not be written)."""
+    listing = [part.relative_to(scan.base).as_posix()]
+    for path in files:
+        stat = path.stat()
+        listing.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
+    prefix = f"{part.parent.name},{part.name},"
+    path = folder / f"{prefix}{digest}.arrow"
+    wanted = pl.Schema(
+        {"device_id": scan.columns["device_id"], "timestamp": scan.columns["timestamp"]}
     )
+    with contextlib.suppress(OSError, pl.exceptions.PolarsError):
+        if pl.Schema(pl.read_ipc_schema(path)) == wanted:
+            return pl.scan_ipc(path), path
+    found = (
+        scan.frame(files)
+        .group_by("device_id")
+        .agg(pl.col("timestamp").max())
+        .collect(engine="streaming")
+    )
+    buffer = io.BytesIO()
+    found.write_ipc(buffer, compression="lz4")
+    try:
+        atomic_write(path, buffer.getvalue())
+    except OSError:
+        return found.lazy(), None
+    for old in folder.glob(f"{glob.escape(prefix)}*.arrow"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    return pl.scan_ipc(path), path
 
 
 def _union(schemas: Sequence[pl.Schema]) -> dict[str, pl.DataType]:

@@ -60,6 +60,7 @@ import polars as pl
 
 from dexkit import _checks
 from dexkit import _presentation as _p
+from dexkit import dataset as _dataset
 from dexkit._time import TimeLike, duration, polars_every
 from dexkit._time import instant as _instant
 from dexkit._time import window as _window
@@ -851,7 +852,11 @@ def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
     names = lf.collect_schema().names()
     if _rescannable(lf):
         ts = pl.col("timestamp")
-        newest = lf.group_by("device_id").agg(ts.max()).collect(engine="streaming")
+        scanned = _dataset.newest(lf)  # a frame of scan_dataset: from per-partition summaries
+        if scanned is None:
+            newest = lf.group_by("device_id").agg(ts.max()).collect(engine="streaming")
+        else:
+            newest, lf = scanned
         stamps = newest["timestamp"]
         known = stamps.drop_nulls().unique()
         # the range first: Parquet statistics skip the files outside it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -339,3 +340,128 @@ def test_an_unwritable_schema_cache_is_skipped(
     assert read_back(tmp_path).height == 6
     assert len(reads) == 4  # no cache: every scan reads the footers
     assert (tmp_path / "_dexkit").read_bytes() == b""
+
+
+# --------------------------------------------------------------------------------------------
+# each device's newest timestamp, kept per partition
+
+
+def _history(gone: bool = True) -> pl.DataFrame:
+    """Three devices over two days in two sources, and one seen only on the first day."""
+    frame = records(60, step=timedelta(minutes=25))
+    extra = records(1, start=T0 - timedelta(hours=3)).with_columns(device_id=pl.lit("gone"))
+    return pl.concat([frame, extra]) if gone else frame
+
+
+def _summaries(root: Path) -> list[Path]:
+    return sorted((root / "_dexkit" / "newest").glob("*.arrow"))
+
+
+def _counting_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The files each scan of the dataset's Parquet reads (scan_dataset's, the summaries'
+    and the narrowed one)."""
+    calls: list[list[str]] = []
+    frame = dataset._Scan.frame
+
+    def counting(self: dataset._Scan, files: Any) -> pl.LazyFrame:
+        calls.append([path.relative_to(self.base).parent.as_posix() for path in files])
+        return frame(self, files)
+
+    monkeypatch.setattr(dataset._Scan, "frame", counting)
+    return calls
+
+
+def test_latest_on_a_dataset_reads_stored_newest_timestamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = _history()
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    dataset.write_dataset(frame.head(5), tmp_path, source="hourly")
+    expected = health.latest(dataset.scan_dataset(tmp_path).collect())
+    calls = _counting_scans(monkeypatch)
+    assert_frame_equal(health.latest(dataset.scan_dataset(tmp_path)).collect(), expected)
+    # one summary per partition, made by this first call from that partition's files alone
+    partitions = ["date=2026-03-01/source=hourly", "date=2026-03-01/source=raw",
+                  "date=2026-03-02/source=raw"]  # fmt: skip
+    assert [p.name.split(",")[:2] for p in _summaries(tmp_path)] == [
+        p.split("/") for p in partitions
+    ]
+    assert calls[1:4] == [[p] for p in partitions]
+    # the rows are read from the partitions that hold a device's newest timestamp only:
+    # the last day, and the first day's raw records for the device not seen since
+    narrowed = ["date=2026-03-01/source=raw", "date=2026-03-02/source=raw"]
+    assert sorted(set(calls[4])) == narrowed
+    calls.clear()
+    summary = health.summarize(dataset.scan_dataset(tmp_path), by="colo")
+    assert_frame_equal(summary.collect(engine="streaming"), health.summarize(expected, by="colo"))
+    assert [sorted(set(files)) for files in calls] == [partitions, narrowed]  # no summary made
+
+
+def test_a_changed_partition_gets_a_new_summary(tmp_path: Path) -> None:
+    dataset.write_dataset(_history(gone=False), tmp_path, source="raw")
+    health.latest(dataset.scan_dataset(tmp_path)).collect()
+    before = _summaries(tmp_path)
+    late = records(1, start=T0 - timedelta(hours=1)).with_columns(device_id=pl.lit("late"))
+    dataset.write_dataset(late, tmp_path, source="raw")  # merged into the first day's file
+    scan = dataset.scan_dataset(tmp_path)
+    result = health.latest(scan).collect()
+    assert "late" in result["device_id"].to_list()
+    assert_frame_equal(result, health.latest(scan.collect()))
+    after = _summaries(tmp_path)
+    assert len(after) == len(before) == 2
+    assert after[1] == before[1]  # the second day's is kept
+    assert after[0] != before[0]
+    assert not before[0].exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other columns", "empty"])
+def test_a_damaged_summary_costs_only_time(tmp_path: Path, damage: str) -> None:
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    expected = health.latest(dataset.scan_dataset(tmp_path).collect())
+    health.latest(dataset.scan_dataset(tmp_path)).collect()
+    for path in _summaries(tmp_path):
+        good = path.read_bytes()
+        if damage == "garbage":
+            path.write_bytes(b"not an arrow file" * 10)
+        elif damage == "truncated":
+            path.write_bytes(good[: len(good) // 2])
+        elif damage == "other columns":
+            pl.DataFrame({"device_id": [1], "timestamp": ["x"]}).write_ipc(path)
+        else:
+            path.write_bytes(b"")
+    assert_frame_equal(health.latest(dataset.scan_dataset(tmp_path)).collect(), expected)
+    for path in _summaries(tmp_path):  # made again
+        assert pl.read_ipc_schema(path) == {
+            "device_id": pl.String,
+            "timestamp": SCHEMA["timestamp"],
+        }
+
+
+def test_unwritable_summaries_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    expected = health.latest(dataset.scan_dataset(tmp_path).collect())
+
+    def refuse(path: Path, data: bytes) -> None:
+        raise PermissionError(13, "read-only dataset", str(path))
+
+    monkeypatch.setattr(dataset, "atomic_write", refuse)
+    assert_frame_equal(health.latest(dataset.scan_dataset(tmp_path)).collect(), expected)
+    assert _summaries(tmp_path) == []
+
+
+def test_only_the_frame_scan_dataset_returned_uses_summaries(tmp_path: Path) -> None:
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    scan = dataset.scan_dataset(tmp_path)
+    assert dataset.newest(scan) is not None
+    assert dataset.newest(scan.filter(pl.col("colo") == "FRA")) is None
+    assert dataset.newest(scan.select("device_id", "timestamp")) is None
+    assert (
+        dataset.newest(pl.scan_parquet(tmp_path / "date=2026-03-01" / "**" / "*.parquet")) is None
+    )
+    # a filtered scan still gives the right rows (the newest of what it keeps)
+    fra = scan.filter(pl.col("colo") == "FRA")
+    assert_frame_equal(health.latest(fra).collect(), health.latest(fra.collect()))
+    key = id(scan)
+    del scan, fra
+    gc.collect()
+    assert key not in dataset._SCANS
