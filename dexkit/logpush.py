@@ -36,6 +36,7 @@ support through a custom endpoint with ``region="auto"``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import io
@@ -63,6 +64,7 @@ from isal import isal_zlib
 from dexkit._files import atomic_write
 from dexkit._records import Bad, Normalizer, arrow_type, renamed, warn_nulled
 from dexkit._time import TimeLike, instant, timestamps
+from dexkit.dataset import newest, scan_dataset
 from dexkit.errors import (
     BudgetError,
     ConfigError,
@@ -1651,6 +1653,9 @@ def sync_logpush(
             if progress is not None:
                 progress(f"{obj.key}: {outcome.frame.height:,} records")
     _warn(unknown, nulled)
+    if written:  # the schema cache and each partition's newest timestamps, for the first query
+        with contextlib.suppress(ConfigError):
+            newest(scan_dataset(root))
     return LogpushSync(
         root=root,
         listed=len(plan.objects),
