@@ -844,10 +844,12 @@ def _latest(lf: pl.LazyFrame, *, sort: bool = False) -> pl.LazyFrame:
 
     A streaming ``group_by`` with ``max_by`` on a key that orders by timestamp, then row:
     memory grows with the devices, not the records (window functions over ``device_id`` held
-    every record: 14 GB at 100M records). On a Parquet scan (:func:`dexkit.scan_dataset`),
-    that pass only finds each device's newest timestamp (reading ``device_id`` and
-    ``timestamp``), when called; the query then reads the rows at those timestamps alone
-    (Parquet statistics skip the files without them) and breaks ties by row number.
+    every record: 14 GB at 100M records). On a Parquet scan, that pass only finds each
+    device's newest timestamp (reading ``device_id`` and ``timestamp``), when called; on the
+    frame :func:`dexkit.scan_dataset` returned, :func:`dexkit.dataset.newest` reads them from
+    its partitions' summaries instead, and narrows the scan to the partitions that hold them.
+    The query then reads the rows at those timestamps alone (Parquet statistics skip the files
+    without them) and breaks ties by row number.
     """
     names = lf.collect_schema().names()
     if _rescannable(lf):
