@@ -404,12 +404,74 @@ def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
 
     Returns the ``device_id`` / ``timestamp`` frame that ``group_by("device_id")`` and
     ``max()`` would give, and the same scan narrowed to the partitions that hold one of those
-    (device, timestamp) pairs: usually the last day or two of a long history. The newest
-    timestamps of each partition are kept in ``root/_dexkit/newest/`` (one small Arrow file per
-    partition, made by the first call that needs it; a partition whose files changed since is
-    read again). Nothing here is needed for correctness: a summary that cannot be read or
-    written costs a pass over that partition's ``device_id`` and ``timestamp``.
+    (device, timestamp) pairs: usually the last day or two of a long history. Each partition's
+    first and newest timestamp per device are kept in ``root/_dexkit/newest/`` (one small
+    Arrow file per partition, made by the first call that needs it; a partition whose files
+    changed since is read again). Nothing here is needed for correctness: a summary that
+    cannot be read or written costs a pass over that partition's ``device_id`` and
+    ``timestamp``.
     """
+    known = _summaries(frame)
+    if known is None:
+        return None
+    scan, parts, both, stored = known
+    try:
+        found = (
+            both.group_by("device_id").agg(pl.col("timestamp").max()).collect(engine="streaming")
+        )
+        holding = (
+            both.join(found.lazy(), on=["device_id", "timestamp"], how="semi", nulls_equal=True)
+            .select(pl.col(_PART).unique())
+            .collect(engine="streaming")
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        _forget(stored)
+        return None
+    keep = set(holding[_PART].to_list())
+    numbers = {part: number for number, part in enumerate(parts)}
+    files = [path for path in scan.files if numbers[path.parent] in keep]
+    return found, scan.frame(files) if files else frame
+
+
+def around(
+    frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]
+) -> tuple[datetime | None, datetime | None, pl.LazyFrame] | None:
+    """For a frame of :func:`scan_dataset`: the first and the last ``timestamp`` it holds (None
+    when it holds none), and the same scan narrowed to the partitions whose records span some
+    of ``windows`` (each ``[start, end)``), from the partitions' summaries (see
+    :func:`newest`); None for any other frame.
+
+    A partition's span comes from its records, not from its ``date``: a file placed in the
+    wrong day's folder is still found."""
+    known = _summaries(frame)
+    if known is None:
+        return None
+    scan, parts, both, stored = known
+    try:
+        spans = (
+            both.group_by(_PART)
+            .agg(pl.col("first").min(), pl.col("timestamp").max())
+            .collect(engine="streaming")
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        _forget(stored)
+        return None
+    keep = {
+        number
+        for number, low, high in spans.iter_rows()
+        if low is not None and any(low < end and high >= start for start, end in windows)
+    }
+    numbers = {part: number for number, part in enumerate(parts)}
+    files = [path for path in scan.files if numbers[path.parent] in keep]
+    first, last = spans["first"].min(), spans["timestamp"].max()
+    return first, last, scan.frame(files) if files else frame.clear()  # type: ignore[return-value]
+
+
+def _summaries(
+    frame: pl.LazyFrame,
+) -> tuple[_Scan, dict[Path, list[Path]], pl.LazyFrame, list[Path]] | None:
+    """The scan behind ``frame`` (when scan_dataset returned it), its partitions, their
+    summaries as one frame (with the partition's number), and the summary files read."""
     entry = _SCANS.get(id(frame))
     if entry is None or entry[0]() is not frame:
         return None
@@ -428,31 +490,24 @@ def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
             if kept is not None:
                 stored.append(kept)
             summaries.append(summary.with_columns(pl.lit(number, pl.UInt32).alias(_PART)))
-        both = pl.concat(summaries)
-        found = (
-            both.group_by("device_id").agg(pl.col("timestamp").max()).collect(engine="streaming")
-        )
-        holding = (
-            both.join(found.lazy(), on=["device_id", "timestamp"], how="semi", nulls_equal=True)
-            .select(pl.col(_PART).unique())
-            .collect(engine="streaming")
-        )
     except (pl.exceptions.PolarsError, OSError):
-        for path in stored:  # a damaged summary: made again next time
-            with contextlib.suppress(OSError):
-                path.unlink()
+        _forget(stored)
         return None
-    keep = set(holding[_PART].to_list())
-    numbers = {part: number for number, part in enumerate(parts)}
-    files = [path for path in scan.files if numbers[path.parent] in keep]
-    return found, scan.frame(files) if files else frame
+    return scan, parts, pl.concat(summaries), stored
+
+
+def _forget(stored: Sequence[Path]) -> None:
+    """Delete summaries that could not be read (a damaged one is made again next time)."""
+    for path in stored:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _partition_newest(
     scan: _Scan, folder: Path, part: Path, files: Sequence[Path]
 ) -> tuple[pl.LazyFrame, Path | None]:
-    """One partition's newest timestamp per device: stored, or found and stored (the path of
-    the stored summary, None when it could not be written)."""
+    """One partition's newest (``timestamp``) and ``first`` timestamp per device: stored, or
+    found and stored (the path of the stored summary, None when it could not be written)."""
     listing = [part.relative_to(scan.base).as_posix()]
     for path in files:
         stat = path.stat()
@@ -460,16 +515,15 @@ def _partition_newest(
     digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
     prefix = f"{part.parent.name},{part.name},"
     path = folder / f"{prefix}{digest}.arrow"
-    wanted = pl.Schema(
-        {"device_id": scan.columns["device_id"], "timestamp": scan.columns["timestamp"]}
-    )
+    stamp = scan.columns["timestamp"]
+    wanted = pl.Schema({"device_id": scan.columns["device_id"], "timestamp": stamp, "first": stamp})
     with contextlib.suppress(OSError, pl.exceptions.PolarsError):
         if pl.Schema(pl.read_ipc_schema(path)) == wanted:
             return pl.scan_ipc(path), path
     found = (
         scan.frame(files)
         .group_by("device_id")
-        .agg(pl.col("timestamp").max())
+        .agg(pl.col("timestamp").max(), pl.col("timestamp").min().alias("first"))
         .collect(engine="streaming")
     )
     buffer = io.BytesIO()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,7 @@ def test_a_damaged_summary_costs_only_time(tmp_path: Path, damage: str) -> None:
         assert pl.read_ipc_schema(path) == {
             "device_id": pl.String,
             "timestamp": SCHEMA["timestamp"],
+            "first": SCHEMA["timestamp"],
         }
 
 
@@ -465,3 +467,48 @@ def test_only_the_frame_scan_dataset_returned_uses_summaries(tmp_path: Path) -> 
     del scan, fra
     gc.collect()
     assert key not in dataset._SCANS
+
+
+def test_compare_windows_on_a_dataset_reads_only_the_partitions_its_windows_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window check takes the span from the summaries and reads only the partitions whose
+    records reach into a window, found from their records, not their folder's name."""
+    frame = records(4 * 24 * 3, start=datetime(2026, 3, 1, tzinfo=UTC), step=timedelta(minutes=20))
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    # a file in the wrong day's folder: its records are on the fourth day
+    stray = records(3, start=datetime(2026, 3, 4, 12, tzinfo=UTC)).with_columns(cpu_pct=99.0)
+    stray.write_parquet(tmp_path / "date=2026-03-01" / "source=raw" / "stray.parquet")
+    scan = dataset.scan_dataset(tmp_path)
+    eager = scan.collect()
+    baseline = (datetime(2026, 3, 4, 6, tzinfo=UTC), datetime(2026, 3, 4, 12, tzinfo=UTC))
+    incident = (datetime(2026, 3, 4, 12, tzinfo=UTC), datetime(2026, 3, 4, 14, tzinfo=UTC))
+    health.latest(scan).collect()  # the summaries are made
+    calls = _counting_scans(monkeypatch)
+    query = health.compare_windows(dataset.scan_dataset(tmp_path), baseline, incident, by="colo")
+    assert [sorted(set(files)) for files in calls] == [
+        ["date=2026-03-01/source=raw", "date=2026-03-02/source=raw",
+         "date=2026-03-03/source=raw", "date=2026-03-04/source=raw"],
+        ["date=2026-03-01/source=raw", "date=2026-03-04/source=raw"],
+    ]  # fmt: skip
+    result = query.collect(engine="streaming")
+    assert_frame_equal(result, health.compare_windows(eager, baseline, incident, by="colo"))
+    # six records of the fourth day in the incident window, and two of the stray file's three
+    assert result.filter(pl.col("metric") == "cpu_pct")["incident_n"].sum() == 6 + 2
+    # the span in messages and warnings is the whole dataset's, as on the frame in memory
+    for late in (
+        (datetime(2026, 3, 4, 22, tzinfo=UTC), datetime(2026, 3, 5, 4, tzinfo=UTC)),
+        (datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)),
+    ):
+        outcomes = []
+        for source in (eager, dataset.scan_dataset(tmp_path)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    health.compare_windows(source, baseline, late)
+                except ConfigError as exc:
+                    outcomes.append(str(exc))
+                else:
+                    outcomes.append(" ".join(str(w.message) for w in caught))
+        assert outcomes[0] == outcomes[1]
+        assert "2026-03-01 00:00 UTC to 2026-03-04 23:40 UTC" in outcomes[0]
