@@ -48,11 +48,11 @@ import os
 import re
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 
@@ -81,6 +81,7 @@ _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: that a file added or rewritten since gives another name (and the old file is replaced).
 _NEWEST = Path("_dexkit") / "newest"
 _PART = "__dexkit_part"
+_SUMMARY = re.compile(r"[0-9a-f]{32}\.arrow")
 
 
 @dataclass(frozen=True)
@@ -463,8 +464,9 @@ def around(
     }
     numbers = {part: number for number, part in enumerate(parts)}
     files = [path for path in scan.files if numbers[path.parent] in keep]
-    first, last = spans["first"].min(), spans["timestamp"].max()
-    return first, last, scan.frame(files) if files else frame.clear()  # type: ignore[return-value]
+    first = cast("datetime | None", spans["first"].min())
+    last = cast("datetime | None", spans["timestamp"].max())
+    return first, last, scan.frame(files) if files else frame.clear()
 
 
 def _summaries(
@@ -533,10 +535,30 @@ def _partition_newest(
     except OSError:
         return found.lazy(), None
     for old in folder.glob(f"{glob.escape(prefix)}*.arrow"):
-        if old != path:
+        if old != path and _SUMMARY.fullmatch(old.name.removeprefix(prefix)):
             with contextlib.suppress(OSError):
                 old.unlink()
     return pl.scan_ipc(path), path
+
+
+def prepare(frame: pl.LazyFrame, partitions: Iterable[str]) -> None:
+    """Make the summaries (see :func:`newest`) of some partitions of a frame of
+    :func:`scan_dataset`, such as ``"date=2026-11-18/source=logpush"``, where they are missing
+    or out of date; a failure is left for the first query to meet."""
+    entry = _SCANS.get(id(frame))
+    if entry is None or entry[0]() is not frame:
+        return
+    scan = entry[1]
+    if "device_id" not in scan.columns or "timestamp" not in scan.columns:
+        return
+    wanted = {scan.base / part for part in partitions}
+    parts: dict[Path, list[Path]] = {}
+    for path in scan.files:
+        if path.parent in wanted:
+            parts.setdefault(path.parent, []).append(path)
+    for part, files in parts.items():
+        with contextlib.suppress(pl.exceptions.PolarsError, OSError):
+            _partition_newest(scan, scan.base / _NEWEST, part, files)
 
 
 def _union(schemas: Sequence[pl.Schema]) -> dict[str, pl.DataType]:

@@ -64,7 +64,7 @@ from isal import isal_zlib
 from dexkit._files import atomic_write
 from dexkit._records import Bad, Normalizer, arrow_type, renamed, warn_nulled
 from dexkit._time import TimeLike, instant, timestamps
-from dexkit.dataset import newest, scan_dataset
+from dexkit.dataset import prepare, scan_dataset
 from dexkit.errors import (
     BudgetError,
     ConfigError,
@@ -1653,9 +1653,9 @@ def sync_logpush(
             if progress is not None:
                 progress(f"{obj.key}: {outcome.frame.height:,} records")
     _warn(unknown, nulled)
-    if written:  # the schema cache and each partition's newest timestamps, for the first query
+    if written:  # the schema cache and the summaries of the partitions written, for queries
         with contextlib.suppress(ConfigError):
-            newest(scan_dataset(root))
+            prepare(scan_dataset(root), {Path(name).parent.as_posix() for name in written})
     return LogpushSync(
         root=root,
         listed=len(plan.objects),

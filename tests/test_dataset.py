@@ -512,3 +512,14 @@ def test_compare_windows_on_a_dataset_reads_only_the_partitions_its_windows_reac
                     outcomes.append(" ".join(str(w.message) for w in caught))
         assert outcomes[0] == outcomes[1]
         assert "2026-03-01 00:00 UTC to 2026-03-04 23:40 UTC" in outcomes[0]
+
+
+def test_prepare_makes_the_summaries_of_the_partitions_named(tmp_path: Path) -> None:
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    dataset.prepare(dataset.scan_dataset(tmp_path).filter(pl.col("colo") == "FRA"), ["x"])
+    assert _summaries(tmp_path) == []  # not a frame of scan_dataset: nothing to do
+    dataset.prepare(dataset.scan_dataset(tmp_path), ["date=2026-03-02/source=raw", "nowhere"])
+    assert [p.name.split(",")[0] for p in _summaries(tmp_path)] == ["date=2026-03-02"]
+    made = _summaries(tmp_path)[0].stat().st_mtime_ns
+    dataset.prepare(dataset.scan_dataset(tmp_path), ["date=2026-03-02/source=raw"])
+    assert _summaries(tmp_path)[0].stat().st_mtime_ns == made  # up to date: kept
