@@ -48,11 +48,11 @@ import os
 import re
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import polars as pl
 
@@ -399,7 +399,12 @@ def _remember(frame: pl.LazyFrame, scan: _Scan) -> None:
     _SCANS[key] = (weakref.ref(frame, forget), scan)
 
 
-def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
+_T = TypeVar("_T")
+_Newest: TypeAlias = "tuple[pl.DataFrame, pl.LazyFrame]"
+_Around: TypeAlias = "tuple[datetime | None, datetime | None, pl.LazyFrame]"
+
+
+def newest(frame: pl.LazyFrame) -> _Newest | None:
     """Each device's newest ``timestamp`` in a frame of :func:`scan_dataset`, without a pass
     over its records; None for any other frame (a filtered or derived one included).
 
@@ -412,11 +417,8 @@ def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
     cannot be read or written costs a pass over that partition's ``device_id`` and
     ``timestamp``.
     """
-    known = _summaries(frame)
-    if known is None:
-        return None
-    scan, parts, both, stored = known
-    try:
+
+    def use(both: pl.LazyFrame, only: Callable[[set[int]], pl.LazyFrame]) -> _Newest:
         found = (
             both.group_by("device_id").agg(pl.col("timestamp").max()).collect(engine="streaming")
         )
@@ -425,18 +427,12 @@ def newest(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.LazyFrame] | None:
             .select(pl.col(_PART).unique())
             .collect(engine="streaming")
         )
-    except (pl.exceptions.PolarsError, OSError):
-        _forget(stored)
-        return None
-    keep = set(holding[_PART].to_list())
-    numbers = {part: number for number, part in enumerate(parts)}
-    files = [path for path in scan.files if numbers[path.parent] in keep]
-    return found, scan.frame(files) if files else frame
+        return found, only(set(holding[_PART].to_list()))
+
+    return _with_summaries(frame, use)
 
 
-def around(
-    frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]
-) -> tuple[datetime | None, datetime | None, pl.LazyFrame] | None:
+def around(frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]) -> _Around | None:
     """For a frame of :func:`scan_dataset`: the first and the last ``timestamp`` it holds (None
     when it holds none), and the same scan narrowed to the partitions whose records span some
     of ``windows`` (each ``[start, end)``), from the partitions' summaries (see
@@ -444,58 +440,66 @@ def around(
 
     A partition's span comes from its records, not from its ``date``: a file placed in the
     wrong day's folder is still found."""
-    known = _summaries(frame)
-    if known is None:
-        return None
-    scan, parts, both, stored = known
-    try:
+
+    def use(both: pl.LazyFrame, only: Callable[[set[int]], pl.LazyFrame]) -> _Around:
         spans = (
             both.group_by(_PART)
             .agg(pl.col("first").min(), pl.col("timestamp").max())
             .collect(engine="streaming")
         )
-    except (pl.exceptions.PolarsError, OSError):
-        _forget(stored)
-        return None
-    keep = {
-        number
-        for number, low, high in spans.iter_rows()
-        if low is not None and any(low < end and high >= start for start, end in windows)
-    }
-    numbers = {part: number for number, part in enumerate(parts)}
-    files = [path for path in scan.files if numbers[path.parent] in keep]
-    first = cast("datetime | None", spans["first"].min())
-    last = cast("datetime | None", spans["timestamp"].max())
-    return first, last, scan.frame(files) if files else frame.clear()
+        keep = {
+            number
+            for number, low, high in spans.iter_rows()
+            if low is not None and any(low < end and high >= start for start, end in windows)
+        }
+        first = cast("datetime | None", spans["first"].min())
+        last = cast("datetime | None", spans["timestamp"].max())
+        return first, last, only(keep)
+
+    return _with_summaries(frame, use)
 
 
-def _summaries(
-    frame: pl.LazyFrame,
-) -> tuple[_Scan, dict[Path, list[Path]], pl.LazyFrame, list[Path]] | None:
-    """The scan behind ``frame`` (when scan_dataset returned it), its partitions, their
-    summaries as one frame (with the partition's number), and the summary files read."""
+def _scan_of(frame: pl.LazyFrame) -> _Scan | None:
+    """The scan behind ``frame`` when :func:`scan_dataset` returned it and it has the columns
+    the summaries need."""
     entry = _SCANS.get(id(frame))
     if entry is None or entry[0]() is not frame:
         return None
     scan = entry[1]
-    if "device_id" not in scan.columns or "timestamp" not in scan.columns:
+    return scan if {"device_id", "timestamp"} <= scan.columns.keys() else None
+
+
+def _with_summaries(
+    frame: pl.LazyFrame, use: Callable[[pl.LazyFrame, Callable[[set[int]], pl.LazyFrame]], _T]
+) -> _T | None:
+    """``use`` on the partitions' summaries of a frame of :func:`scan_dataset`, as one frame
+    with each partition's number, and a function that gives the scan of some of them; None
+    for any other frame, or when a summary cannot be read (it is deleted, to be made again)."""
+    scan = _scan_of(frame)
+    if scan is None:
         return None
     parts: dict[Path, list[Path]] = {}
     for path in scan.files:
         parts.setdefault(path.parent, []).append(path)
+    numbers = {part: number for number, part in enumerate(parts)}
+
+    def only(keep: set[int]) -> pl.LazyFrame:
+        files = [path for path in scan.files if numbers[path.parent] in keep]
+        return scan.frame(files) if files else frame.clear()
+
     folder = scan.base / _NEWEST
     summaries: list[pl.LazyFrame] = []
     stored: list[Path] = []
     try:
-        for number, (part, files) in enumerate(parts.items()):
+        for part, files in parts.items():
             summary, kept = _partition_newest(scan, folder, part, files)
             if kept is not None:
                 stored.append(kept)
-            summaries.append(summary.with_columns(pl.lit(number, pl.UInt32).alias(_PART)))
+            summaries.append(summary.with_columns(pl.lit(numbers[part], pl.UInt32).alias(_PART)))
+        return use(pl.concat(summaries), only)
     except (pl.exceptions.PolarsError, OSError):
         _forget(stored)
         return None
-    return scan, parts, pl.concat(summaries), stored
 
 
 def _forget(stored: Sequence[Path]) -> None:
@@ -545,11 +549,8 @@ def prepare(frame: pl.LazyFrame, partitions: Iterable[str]) -> None:
     """Make the summaries (see :func:`newest`) of some partitions of a frame of
     :func:`scan_dataset`, such as ``"date=2026-11-18/source=logpush"``, where they are missing
     or out of date; a failure is left for the first query to meet."""
-    entry = _SCANS.get(id(frame))
-    if entry is None or entry[0]() is not frame:
-        return
-    scan = entry[1]
-    if "device_id" not in scan.columns or "timestamp" not in scan.columns:
+    scan = _scan_of(frame)
+    if scan is None:
         return
     wanted = {scan.base / part for part in partitions}
     parts: dict[Path, list[Path]] = {}
