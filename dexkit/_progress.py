@@ -117,9 +117,10 @@ class LineProgress:
         """Append ``text`` (e.g. ``records=1,200``) to the next lines."""
         self.postfix = text
 
-    def chunk_done(self, key: str, pages: int, records: int) -> None:
-        """Write a line for a completed page-store chunk."""
-        self._write(f"{key} fetched ({pages:,} pages, {records:,} records); {self._line()}")
+    def chunk_done(self, key: str, pages: int, records: int, how: str = "fetched") -> None:
+        """Write a line for a completed page-store chunk (``how``: fetched, or fetched by
+        another fetch into the same store)."""
+        self._write(f"{key} {how} ({pages:,} pages, {records:,} records); {self._line()}")
         self._last = time.monotonic()
 
     def close(self) -> None:
@@ -157,5 +158,5 @@ def bar(desc: str, *, enabled: bool) -> Any:
             leave=True,
             mininterval=0.5,
         )
-    progress.chunk_done = lambda key, pages, records: None
+    progress.chunk_done = lambda key, pages, records, how="fetched": None
     return progress

@@ -1865,16 +1865,20 @@ class Client:
         self, s: _Session, store: PageStore, chunk: Chunk, budget: int | None
     ) -> _Outcome:
         if not await _claim(store, chunk):  # another fetch completed it while this one waited
+            pages, records = store.page_count(chunk), store.records(chunk)
+            s.bar.total = (s.bar.total or 0) + pages  # its pages count as done here too
+            s.bar.update(pages)
+            s.bar.chunk_done(chunk.key, pages, records, how="fetched by another fetch")
             return _Outcome(
                 pages=[],
                 numbers=[],
-                records=store.records(chunk),
+                records=records,
                 duplicates=0,
                 total_pages=None,
                 total_count=None,
                 stop="fetched by another fetch",
                 fetched=0,
-                reused=store.page_count(chunk),
+                reused=pages,
             )
         try:
             have = store.prepare(chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import shutil
 import subprocess
 import sys
@@ -14,12 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import pytest
 from polars.testing import assert_frame_equal
 
 import dexkit
+from dexkit._progress import LineProgress
 from dexkit._query import build, parse_time
 from dexkit.client import Client, _claim
 from dexkit.errors import (
@@ -434,6 +437,11 @@ def test_two_fetches_into_one_store_never_request_a_chunk_twice(
     with FakeCloudflare(devices=300, seed=1, latency=0.02) as api:
         summaries: list[Any] = []
         errors: list[BaseException] = []
+        bars: list[io.StringIO] = []
+
+        def progress_bar(desc: str, enabled: bool) -> LineProgress:
+            bars.append(io.StringIO())
+            return LineProgress(desc, file=bars[-1], every=3600)
 
         def fetch() -> None:
             try:
@@ -443,16 +451,21 @@ def test_two_fetches_into_one_store_never_request_a_chunk_twice(
                 errors.append(exc)
 
         threads = [threading.Thread(target=fetch) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        with patch("dexkit.client.progress_bar", progress_bar):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
         assert not errors, errors
         both = pages(api)
     assert len(both) == len(set(both)), "a page was requested twice"
     assert sorted(both) == sorted(alone)
     assert sum(s.pages_fetched for s in summaries) == len(alone)  # between them, once each
     assert {s.pages_fetched + s.pages_reused for s in summaries} == {len(alone)}
+    # each fetch's progress counts every page of the window, the other fetch's chunks included
+    lines = [bar.getvalue() for bar in bars]
+    assert all(f"done, {len(alone)}/{len(alone)} pages" in text for text in lines), lines
+    assert "fetched by another fetch (" in "".join(lines)
     assert_frame_equal(
         dexkit.read_pages(tmp_path / "two").sort("device_id", "timestamp"),
         dexkit.read_pages(tmp_path / "one").sort("device_id", "timestamp"),
