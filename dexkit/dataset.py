@@ -48,11 +48,12 @@ import os
 import re
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeAlias, cast
 
 import polars as pl
 
@@ -80,8 +81,7 @@ _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: partition, named by the partition and a digest of its files' names, sizes and mtimes, so
 #: that a file added or rewritten since gives another name (and the old file is replaced).
 _NEWEST = Path("_dexkit") / "newest"
-_PART = "__dexkit_part"
-_SUMMARY = re.compile(r"[0-9a-f]{32}\.arrow")
+_SUMMARY = re.compile(r"[0-9a-f]{32}\.([0-9a-f]{8})\.arrow")
 
 
 @dataclass(frozen=True)
@@ -399,9 +399,11 @@ def _remember(frame: pl.LazyFrame, scan: _Scan) -> None:
     _SCANS[key] = (weakref.ref(frame, forget), scan)
 
 
-_T = TypeVar("_T")
 _Newest: TypeAlias = "tuple[pl.DataFrame, pl.LazyFrame]"
 _Around: TypeAlias = "tuple[datetime | None, datetime | None, pl.LazyFrame]"
+#: What reading a summary may raise; Polars' panics (a damaged Arrow file can cause one) are
+#: not Exceptions.
+_UNREADABLE = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
 
 
 def newest(frame: pl.LazyFrame) -> _Newest | None:
@@ -413,23 +415,33 @@ def newest(frame: pl.LazyFrame) -> _Newest | None:
     (device, timestamp) pairs: usually the last day or two of a long history. Each partition's
     first and newest timestamp per device are kept in ``root/_dexkit/newest/`` (one small
     Arrow file per partition, made by the first call that needs it; a partition whose files
-    changed since is read again). Nothing here is needed for correctness: a summary that
-    cannot be read or written costs a pass over that partition's ``device_id`` and
-    ``timestamp``.
+    changed since is read again). Nothing here is needed for correctness: when a summary
+    cannot be written or read, this returns None and the caller reads ``device_id`` and
+    ``timestamp`` itself.
     """
-
-    def use(both: pl.LazyFrame, only: Callable[[set[int]], pl.LazyFrame]) -> _Newest:
-        found = (
-            both.group_by("device_id").agg(pl.col("timestamp").max()).collect(engine="streaming")
-        )
-        holding = (
-            both.join(found.lazy(), on=["device_id", "timestamp"], how="semi", nulls_equal=True)
-            .select(pl.col(_PART).unique())
-            .collect(engine="streaming")
-        )
-        return found, only(set(holding[_PART].to_list()))
-
-    return _with_summaries(frame, use)
+    summaries = _Summaries.of(frame)
+    if summaries is None:
+        return None
+    try:
+        # a few summaries in memory at a time, folded into the devices' newest timestamps
+        pieces: list[pl.DataFrame] = []
+        for number in range(len(summaries.parts)):
+            pieces.append(summaries.load(number).select("device_id", "timestamp"))
+            if len(pieces) > 16 or number == len(summaries.parts) - 1:
+                pieces = [pl.concat(pieces).group_by("device_id").agg(pl.col("timestamp").max())]
+        if not pieces:
+            return None
+        found = pieces[0]
+        keep = {
+            number
+            for number in range(len(summaries.parts))
+            if summaries.load(number)
+            .join(found, on=["device_id", "timestamp"], how="semi", nulls_equal=True)
+            .height
+        }
+    except _UNREADABLE:
+        return None
+    return found, summaries.only(keep)
 
 
 def around(frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]) -> _Around | None:
@@ -440,126 +452,150 @@ def around(frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]) ->
 
     A partition's span comes from its records, not from its ``date``: a file placed in the
     wrong day's folder is still found."""
-
-    def use(both: pl.LazyFrame, only: Callable[[set[int]], pl.LazyFrame]) -> _Around:
-        spans = (
-            both.group_by(_PART)
-            .agg(pl.col("first").min(), pl.col("timestamp").max())
-            .collect(engine="streaming")
-        )
-        keep = {
-            number
-            for number, low, high in spans.iter_rows()
-            if low is not None and any(low < end and high >= start for start, end in windows)
-        }
-        first = cast("datetime | None", spans["first"].min())
-        last = cast("datetime | None", spans["timestamp"].max())
-        return first, last, only(keep)
-
-    return _with_summaries(frame, use)
-
-
-def _scan_of(frame: pl.LazyFrame) -> _Scan | None:
-    """The scan behind ``frame`` when :func:`scan_dataset` returned it and it has the columns
-    the summaries need."""
-    entry = _SCANS.get(id(frame))
-    if entry is None or entry[0]() is not frame:
+    summaries = _Summaries.of(frame)
+    if summaries is None:
         return None
-    scan = entry[1]
-    return scan if {"device_id", "timestamp"} <= scan.columns.keys() else None
-
-
-def _with_summaries(
-    frame: pl.LazyFrame, use: Callable[[pl.LazyFrame, Callable[[set[int]], pl.LazyFrame]], _T]
-) -> _T | None:
-    """``use`` on the partitions' summaries of a frame of :func:`scan_dataset`, as one frame
-    with each partition's number, and a function that gives the scan of some of them; None
-    for any other frame, or when a summary cannot be read (it is deleted, to be made again)."""
-    scan = _scan_of(frame)
-    if scan is None:
-        return None
-    parts: dict[Path, list[Path]] = {}
-    for path in scan.files:
-        parts.setdefault(path.parent, []).append(path)
-    numbers = {part: number for number, part in enumerate(parts)}
-
-    def only(keep: set[int]) -> pl.LazyFrame:
-        files = [path for path in scan.files if numbers[path.parent] in keep]
-        return scan.frame(files) if files else frame.clear()
-
-    folder = scan.base / _NEWEST
-    summaries: list[pl.LazyFrame] = []
-    stored: list[Path] = []
+    keep: set[int] = set()
+    lows: list[datetime] = []
+    highs: list[datetime] = []
     try:
-        for part, files in parts.items():
-            summary, kept = _partition_newest(scan, folder, part, files)
-            if kept is not None:
-                stored.append(kept)
-            summaries.append(summary.with_columns(pl.lit(numbers[part], pl.UInt32).alias(_PART)))
-        return use(pl.concat(summaries), only)
-    except (pl.exceptions.PolarsError, OSError):
-        _forget(stored)
+        for number in range(len(summaries.parts)):
+            summary = summaries.load(number)
+            low = cast("datetime | None", summary["first"].min())
+            high = cast("datetime | None", summary["timestamp"].max())
+            if low is None or high is None:
+                continue
+            lows.append(low)
+            highs.append(high)
+            if any(low < end and high >= start for start, end in windows):
+                keep.add(number)
+    except _UNREADABLE:
         return None
-
-
-def _forget(stored: Sequence[Path]) -> None:
-    """Delete summaries that could not be read (a damaged one is made again next time)."""
-    for path in stored:
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def _partition_newest(
-    scan: _Scan, folder: Path, part: Path, files: Sequence[Path]
-) -> tuple[pl.LazyFrame, Path | None]:
-    """One partition's newest (``timestamp``) and ``first`` timestamp per device: stored, or
-    found and stored (the path of the stored summary, None when it could not be written)."""
-    listing = [part.relative_to(scan.base).as_posix()]
-    for path in files:
-        stat = path.stat()
-        listing.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
-    prefix = f"{part.parent.name},{part.name},"
-    path = folder / f"{prefix}{digest}.arrow"
-    stamp = scan.columns["timestamp"]
-    wanted = pl.Schema({"device_id": scan.columns["device_id"], "timestamp": stamp, "first": stamp})
-    with contextlib.suppress(OSError, pl.exceptions.PolarsError):
-        if pl.Schema(pl.read_ipc_schema(path)) == wanted:
-            return pl.scan_ipc(path), path
-    found = (
-        scan.frame(files)
-        .group_by("device_id")
-        .agg(pl.col("timestamp").max(), pl.col("timestamp").min().alias("first"))
-        .collect(engine="streaming")
-    )
-    buffer = io.BytesIO()
-    found.write_ipc(buffer, compression="lz4")
-    try:
-        atomic_write(path, buffer.getvalue())
-    except OSError:
-        return found.lazy(), None
-    for old in folder.glob(f"{glob.escape(prefix)}*.arrow"):
-        if old != path and _SUMMARY.fullmatch(old.name.removeprefix(prefix)):
-            with contextlib.suppress(OSError):
-                old.unlink()
-    return pl.scan_ipc(path), path
+    return min(lows, default=None), max(highs, default=None), summaries.only(keep)
 
 
 def prepare(frame: pl.LazyFrame, partitions: Iterable[str]) -> None:
     """Make the summaries (see :func:`newest`) of some partitions of a frame of
     :func:`scan_dataset`, such as ``"date=2026-11-18/source=logpush"``, where they are missing
     or out of date; a failure is left for the first query to meet."""
-    scan = _scan_of(frame)
-    if scan is None:
-        return
-    wanted = {scan.base / part for part in partitions}
-    parts: dict[Path, list[Path]] = {}
-    for path in scan.files:
-        if path.parent in wanted:
-            parts.setdefault(path.parent, []).append(path)
-    for part, files in parts.items():
-        with contextlib.suppress(pl.exceptions.PolarsError, OSError):
-            _partition_newest(scan, scan.base / _NEWEST, part, files)
+    with contextlib.suppress(*_UNREADABLE):
+        _Summaries.of(frame, only={Path(part) for part in partitions})
+
+
+@dataclass
+class _Summaries:
+    """The summaries of a scan's partitions (``parts``, in the scan's order), each stored in
+    ``root/_dexkit/newest/`` under the partition's name and a digest of its files (name, size,
+    mtime, inode, ctime), with a CRC-32 of its bytes checked when it is read."""
+
+    scan: _Scan
+    frame: pl.LazyFrame
+    parts: list[Path]
+    files: dict[Path, list[Path]]
+    names: dict[Path, str]
+
+    #: Partitions whose summaries are made in one call of Polars (each one's own query).
+    BATCH: ClassVar[int] = 32
+    #: A larger summary is not read (a row per device: about 50 bytes each).
+    MAX_BYTES: ClassVar[int] = 1 << 30
+
+    @classmethod
+    def of(cls, frame: pl.LazyFrame, only: set[Path] | None = None) -> _Summaries | None:
+        """The summaries of ``frame``'s partitions (or of those in ``only``, relative to the
+        dataset), made where missing; None for a frame scan_dataset did not return, or when
+        they cannot be written (a read-only dataset: the caller reads the records instead)."""
+        entry = _SCANS.get(id(frame))
+        if entry is None or entry[0]() is not frame:
+            return None
+        scan = entry[1]
+        if not {"device_id", "timestamp"} <= scan.columns.keys():
+            return None
+        files: dict[Path, list[Path]] = {}
+        for path in scan.files:
+            if only is None or path.parent.relative_to(scan.base) in only:
+                files.setdefault(path.parent, []).append(path)
+        summaries = cls(scan, frame, list(files), files, {})
+        try:
+            missing = [part for part in summaries.parts if not summaries._stored(part)]
+            for first in range(0, len(missing), cls.BATCH):
+                summaries._make(missing[first : first + cls.BATCH])
+        except _UNREADABLE:  # unwritable, or a file gone or damaged: the caller reads it
+            return None
+        return summaries
+
+    def _make(self, parts: Sequence[Path]) -> list[pl.DataFrame]:
+        """Find and store the summaries of ``parts`` (one call of Polars)."""
+        made = pl.collect_all(
+            [
+                self.scan.frame(self.files[part])
+                .group_by("device_id")
+                .agg(pl.col("timestamp").max(), pl.col("timestamp").min().alias("first"))
+                for part in parts
+            ],
+            engine="streaming",
+        )
+        for part, summary in zip(parts, made, strict=True):
+            self._store(part, summary)
+        return made
+
+    def _folder(self) -> Path:
+        return self.scan.base / _NEWEST
+
+    def _prefix(self, part: Path) -> str:
+        return f"{part.parent.name},{part.name},"
+
+    def _stored(self, part: Path) -> bool:
+        """Whether the summary of ``part``'s files as they are now exists (remembers its name)."""
+        listing = [part.relative_to(self.scan.base).as_posix()]
+        for path in self.files[part]:
+            st = path.stat()
+            listing.append(
+                f"{path.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+            )
+        digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
+        self.names[part] = f"{self._prefix(part)}{digest}"
+        pattern = f"{glob.escape(self.names[part])}.*.arrow"
+        return any(self._folder().glob(pattern))
+
+    def _store(self, part: Path, summary: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        summary.write_ipc(buffer, compression="lz4")
+        data = buffer.getvalue()
+        name = f"{self.names[part]}.{zlib.crc32(data):08x}.arrow"
+        atomic_write(self._folder() / name, data)
+        prefix = self._prefix(part)
+        for old in self._folder().glob(f"{glob.escape(prefix)}*.arrow"):
+            if old.name != name and _SUMMARY.fullmatch(old.name.removeprefix(prefix)):
+                with contextlib.suppress(OSError):
+                    old.unlink()
+
+    def load(self, number: int) -> pl.DataFrame:
+        """The summary of partition ``number``, checked; a damaged one is made again."""
+        part = self.parts[number]
+        stamp = self.scan.columns["timestamp"]
+        wanted = pl.Schema(
+            {"device_id": self.scan.columns["device_id"], "timestamp": stamp, "first": stamp}
+        )
+        for path in self._folder().glob(f"{glob.escape(self.names[part])}.*.arrow"):
+            crc = _SUMMARY.fullmatch(path.name.removeprefix(self._prefix(part)))
+            try:
+                if crc and path.stat().st_size <= self.MAX_BYTES:
+                    data = path.read_bytes()
+                    if f"{zlib.crc32(data):08x}" == crc[1]:
+                        summary = pl.read_ipc(io.BytesIO(data))
+                        if summary.schema == wanted:
+                            return summary
+            except _UNREADABLE:
+                pass
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return self._make([part])[0]
+
+    def only(self, keep: set[int]) -> pl.LazyFrame:
+        """The scan of the partitions numbered in ``keep`` (in the scan's order)."""
+        parts = {self.parts[number] for number in keep}
+        files = [path for path in self.scan.files if path.parent in parts]
+        return self.scan.frame(files) if files else self.frame.clear()
 
 
 def _union(schemas: Sequence[pl.Schema]) -> dict[str, pl.DataType]:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
+import os
+import subprocess
+import sys
 import warnings
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -415,23 +420,42 @@ def test_a_changed_partition_gets_a_new_summary(tmp_path: Path) -> None:
     assert not before[0].exists()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other columns", "empty"])
-def test_a_damaged_summary_costs_only_time(tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage", ["garbage", "truncated", "empty", "one bit", "other columns, named right"]
+)
+def test_a_damaged_summary_is_made_again(tmp_path: Path, damage: str) -> None:
+    """A summary is checked against the CRC-32 in its name, then its columns, when read: a
+    damaged one is made again from its partition in the same call (one bit flipped in a
+    valid file could otherwise give a wrong answer, or make Polars panic)."""
     dataset.write_dataset(_history(), tmp_path, source="raw")
     expected = health.latest(dataset.scan_dataset(tmp_path).collect())
     health.latest(dataset.scan_dataset(tmp_path)).collect()
-    for path in _summaries(tmp_path):
-        good = path.read_bytes()
+    before = _summaries(tmp_path)
+    for path in before:
+        good = bytearray(path.read_bytes())
         if damage == "garbage":
             path.write_bytes(b"not an arrow file" * 10)
         elif damage == "truncated":
             path.write_bytes(good[: len(good) // 2])
-        elif damage == "other columns":
-            pl.DataFrame({"device_id": [1], "timestamp": ["x"]}).write_ipc(path)
-        else:
+        elif damage == "empty":
             path.write_bytes(b"")
+        elif damage == "one bit":
+            good[len(good) // 2] ^= 0x01
+            path.write_bytes(good)
+        else:
+            buffer = io.BytesIO()
+            pl.DataFrame({"device_id": [1], "timestamp": ["x"]}).write_ipc(buffer)
+            path.unlink()
+            digest = path.name.rsplit(".", 2)[0]
+            path.with_name(f"{digest}.{zlib.crc32(buffer.getvalue()):08x}.arrow").write_bytes(
+                buffer.getvalue()
+            )
     assert_frame_equal(health.latest(dataset.scan_dataset(tmp_path)).collect(), expected)
-    for path in _summaries(tmp_path):  # made again
+    # made again, under the same partition and digest of its files
+    assert [p.name.rsplit(".", 2)[0] for p in _summaries(tmp_path)] == [
+        p.name.rsplit(".", 2)[0] for p in before
+    ]
+    for path in _summaries(tmp_path):
         assert pl.read_ipc_schema(path) == {
             "device_id": pl.String,
             "timestamp": SCHEMA["timestamp"],
@@ -523,3 +547,57 @@ def test_prepare_makes_the_summaries_of_the_partitions_named(tmp_path: Path) -> 
     made = _summaries(tmp_path)[0].stat().st_mtime_ns
     dataset.prepare(dataset.scan_dataset(tmp_path), ["date=2026-03-02/source=raw"])
     assert _summaries(tmp_path)[0].stat().st_mtime_ns == made  # up to date: kept
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_gets_a_new_summary(tmp_path: Path) -> None:
+    """The digest covers each file's inode and ctime too: a file replaced by one of the same
+    size, its mtime set back (a copy that keeps mtimes, a coarse clock), is read again."""
+    t = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {"device_id": ["a", "b"], "timestamp": [t, t + timedelta(hours=1)]},
+        schema={"device_id": pl.String, "timestamp": SCHEMA["timestamp"]},
+    )
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    [path] = tmp_path.glob("date=*/source=*/*.parquet")
+    health.latest(dataset.scan_dataset(tmp_path)).collect()  # the summary is made
+    stat = path.stat()
+    swapped = tmp_path / "swapped.parquet"
+    frame.with_columns(pl.col("device_id").reverse()).write_parquet(swapped)
+    assert swapped.stat().st_size == stat.st_size
+    os.replace(swapped, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    scan = dataset.scan_dataset(tmp_path)
+    assert_frame_equal(health.latest(scan).collect(), health.latest(scan.collect()))
+    assert health.latest(scan).collect()["device_id"].to_list() == ["a", "b"]
+
+
+_MANY_PARTITIONS = """
+import resource, sys
+from pathlib import Path
+import polars as pl
+from dexkit import dataset, health
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[2]), int(sys.argv[2])))
+root = Path(sys.argv[1])
+for _ in range(2):
+    scan = dataset.scan_dataset(root)
+    assert dataset.newest(scan) is not None
+    result = health.latest(scan).collect()
+print(result.height, len(list((root / "_dexkit" / "newest").glob("*.arrow"))))
+"""
+
+
+@pytest.mark.slow
+def test_summaries_of_many_partitions_open_a_few_files_at_a_time(tmp_path: Path) -> None:
+    """Summaries are read one at a time: 300 partitions under a limit of 160 open files."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    frame = records(300, start=start, step=timedelta(days=1))
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    done = subprocess.run(
+        [sys.executable, "-c", _MANY_PARTITIONS, str(tmp_path), "160"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "300"]
