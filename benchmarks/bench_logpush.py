@@ -730,8 +730,9 @@ def main(argv: list[str] | None = None) -> int:
             "schema cache)"
         )
         print(
-            f"(each partition's newest timestamp per device: {_newest(into):.2f} s to make, as "
-            "`logpush sync` does; the queries below start from them and the schema cache)\n"
+            f"(each partition's first and newest timestamp per device: {_newest(into):.2f} s "
+            "to make, as `logpush sync` does; the queries below start from them and the schema "
+            "cache)\n"
         )
         print(
             "| query on the dataset (streaming) | dexkit (s) | DuckDB (s) | DuckDB, one schema (s) "
