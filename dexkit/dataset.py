@@ -565,9 +565,7 @@ class _Summaries:
         for path in self.files[part]:
             st = path.stat()
             self.sizes[part] += st.st_size
-            listing.append(
-                f"{path.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
-            )
+            listing.append(":".join(map(str, [path.name, *_identity(st)])))
         digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
         self.names[part] = f"{self._prefix(part)}{digest}"
         pattern = f"{glob.escape(self.names[part])}.*.arrow"
@@ -628,9 +626,10 @@ def _schemas(base: Path, files: Sequence[Path]) -> list[pl.Schema]:
     """The distinct schemas of ``files``, in order of first appearance.
 
     Reading one Parquet footer costs about a millisecond (5 s for 5,000 files), so each file's
-    schema is remembered in ``base/_dexkit/schemas.json`` under its path, size and mtime: a file
-    rewritten since (``write_dataset`` replaces, a sync overwrites) is read again. A cache that
-    is missing, damaged or not writable (a read-only dataset) costs only the footer reads.
+    schema is remembered in ``base/_dexkit/schemas.json`` under its path, size, mtime, inode
+    and ctime: a file rewritten since (``write_dataset`` replaces, a sync overwrites) is read
+    again. A cache that is missing, damaged or not writable (a read-only dataset) costs only
+    the footer reads.
     """
     cache = base / _CACHE
     known, texts = _load_cache(cache)
@@ -662,7 +661,7 @@ def _schemas(base: Path, files: Sequence[Path]) -> list[pl.Schema]:
                 digest = hashlib.sha256(text.encode()).hexdigest()[:32]
                 texts[digest] = text
                 found.setdefault(digest, schema)
-        entries[relative] = [stat.st_size, stat.st_mtime_ns, digest]
+        entries[relative] = [*_identity(stat), digest]
     if missed:
         _save_cache(cache, base, known, entries, texts)
     return list(found.values())
@@ -678,9 +677,15 @@ def _unreadable(path: Path, exc: Exception) -> ConfigError:
 
 def _hit(entry: list[Any] | None, stat: os.stat_result) -> str | None:
     """The cached schema's digest when ``entry`` describes the file as it is now."""
-    if entry is not None and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
-        return str(entry[2])
+    if entry is not None and entry[:-1] == _identity(stat):
+        return str(entry[-1])
     return None
+
+
+def _identity(stat: os.stat_result) -> list[int]:
+    """What says a file is the one seen before: size, mtime, inode and ctime (a file replaced
+    by one of the same size, its mtime set back, has another inode or ctime)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
 
 
 def _encode(schema: pl.Schema) -> str:
@@ -698,15 +703,16 @@ def _decode(text: str) -> pl.Schema | None:
 
 
 def _load_cache(path: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
-    """The cache's file entries (``[size, mtime_ns, digest]``, each naming a schema text it
-    holds) and schema texts; empty when it is missing or damaged, malformed entries left out."""
+    """The cache's file entries (``[size, mtime_ns, inode, ctime_ns, digest]``, each naming a
+    schema text it holds) and schema texts; empty when it is missing or damaged, malformed
+    entries left out."""
     try:
         if path.stat().st_size > _CACHE_MAX_BYTES:
             return {}, {}
         data = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return {}, {}
-    if not isinstance(data, dict) or data.get("format") != 1:
+    if not isinstance(data, dict) or data.get("format") != 2:
         return {}, {}
     files, schemas = data.get("files"), data.get("schemas")
     if not isinstance(files, dict) or not isinstance(schemas, dict):
@@ -716,10 +722,10 @@ def _load_cache(path: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
         relative: entry
         for relative, entry in files.items()
         if isinstance(entry, list)
-        and len(entry) == 3
-        and all(isinstance(n, int) for n in entry[:2])
-        and isinstance(entry[2], str)
-        and entry[2] in texts
+        and len(entry) == 5
+        and all(isinstance(n, int) for n in entry[:-1])
+        and isinstance(entry[-1], str)
+        and entry[-1] in texts
     }
     return entries, texts
 
@@ -740,9 +746,9 @@ def _save_cache(
         if relative not in entries and (base / relative).is_file()
     }
     files = {**kept, **entries}
-    used = {entry[2] for entry in files.values()}
+    used = {entry[-1] for entry in files.values()}
     data = json.dumps(
-        {"format": 1, "schemas": {d: t for d, t in texts.items() if d in used}, "files": files},
+        {"format": 2, "schemas": {d: t for d, t in texts.items() if d in used}, "files": files},
         separators=(",", ":"),
     ).encode()
     if len(data) > _CACHE_MAX_BYTES:

@@ -310,10 +310,12 @@ def test_schemas_are_read_once_and_again_when_a_file_changes(
     [
         b"not json",
         b"[1, 2]",
-        b'{"format": 2, "files": {}, "schemas": {}}',
-        b'{"format": 1, "files": [], "schemas": {}}',
-        b'{"format": 1, "files": {"date=2026-03-01/source=raw/data.parquet": [1, 2, [3]]},'
+        b'{"format": 3, "files": {}, "schemas": {}}',
+        b'{"format": 2, "files": [], "schemas": {}}',
+        b'{"format": 2, "files": {"date=2026-03-01/source=raw/data.parquet": [1, 2, [3]]},'
         b' "schemas": {}}',
+        b'{"format": 1, "files": {"date=2026-03-01/source=raw/data.parquet": [1, 2, "d"]},'
+        b' "schemas": {"d": "x"}}',  # the form of an earlier release's cache
         b"SCHEMA",  # replaced below by a cache whose schema texts are not schemas
     ],
 )
@@ -601,3 +603,24 @@ def test_summaries_of_many_partitions_open_a_few_files_at_a_time(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["3", "300"]
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_has_its_schema_read_again(
+    tmp_path: Path,
+) -> None:
+    t = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    frame = pl.DataFrame({"device_id": ["a"], "timestamp": [t], "aa": [1]}).with_columns(
+        pl.col("timestamp").cast(SCHEMA["timestamp"])
+    )
+    dataset.write_dataset(frame, tmp_path, source="raw")
+    [path] = tmp_path.glob("date=*/source=*/*.parquet")
+    assert "aa" in dataset.scan_dataset(tmp_path).collect_schema()  # remembered
+    stat = path.stat()
+    renamed = tmp_path / "renamed.parquet"
+    pl.read_parquet(path).rename({"aa": "bb"}).write_parquet(renamed, compression="zstd")
+    assert renamed.stat().st_size == stat.st_size
+    os.replace(renamed, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    back = dataset.scan_dataset(tmp_path).collect()
+    assert "bb" in back.columns
+    assert "aa" not in back.columns
