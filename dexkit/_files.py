@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import stat
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -245,8 +246,9 @@ def atomic_write(path: Path, data: bytes) -> None:
     exclusively, so a link planted at its name is never written through), synced, then renamed
     over ``path``. A reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    part.unlink(missing_ok=True)  # a stale one, or a planted link: never written through
+    # a name of its own for each call: two threads writing one path do not share it
+    part = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part")
+    part.unlink(missing_ok=True)  # a planted link: never written through
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
         with open(fd, "wb") as handle:

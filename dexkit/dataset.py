@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import glob
 import hashlib
 import io
 import json
@@ -81,7 +80,6 @@ _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: partition, named by the partition and a digest of its files' names, sizes and mtimes, so
 #: that a file added or rewritten since gives another name (and the old file is replaced).
 _NEWEST = Path("_dexkit") / "newest"
-_SUMMARY = re.compile(r"[0-9a-f]{32}\.([0-9a-f]{8})\.arrow")
 
 
 @dataclass(frozen=True)
@@ -494,6 +492,13 @@ class _Summaries:
     files: dict[Path, list[Path]]
     names: dict[Path, str]
     sizes: dict[Path, int]
+    #: The folder's file names, listed once (a glob per partition grew with their square).
+    present: set[str]
+    #: The summaries in it by partition and digest (``names``), for their CRC.
+    stored: dict[str, set[str]]
+    #: Summaries read in this call, while they are few (see ``load``).
+    cache: dict[int, pl.DataFrame]
+    cached: int = 0
 
     #: Partitions whose summaries are made in one call of Polars (each one's own query, side by
     #: side), up to this many or this many bytes of Parquet: many small partitions share the
@@ -503,6 +508,12 @@ class _Summaries:
     BATCH_BYTES: ClassVar[int] = 64 << 20
     #: A larger summary is not read (a row per device: about 50 bytes each).
     MAX_BYTES: ClassVar[int] = 1 << 30
+    #: A smaller dataset (its Parquet files, in bytes) has no summaries: reading its
+    #: ``device_id`` and ``timestamp`` takes less than a second, and less than reading
+    #: thousands of summaries of small partitions.
+    MIN_BYTES: ClassVar[int] = 256 << 20
+    #: Rows of summaries ``load`` keeps for a second read in the same call.
+    CACHE_ROWS: ClassVar[int] = 4_000_000
 
     @classmethod
     def of(cls, frame: pl.LazyFrame, only: set[Path] | None = None) -> _Summaries | None:
@@ -519,13 +530,25 @@ class _Summaries:
         for path in scan.files:
             if only is None or path.parent.relative_to(scan.base) in only:
                 files.setdefault(path.parent, []).append(path)
-        summaries = cls(scan, frame, list(files), files, {}, {})
+        folder = scan.base / _NEWEST
         try:
+            if sum(path.stat().st_size for path in scan.files) < cls.MIN_BYTES:
+                return None
+            present = set(os.listdir(folder)) if folder.exists() else set()
+            stored: dict[str, set[str]] = {}
+            for name in present:
+                key, dot, crc = name.removesuffix(".arrow").rpartition(".")
+                if dot and re.fullmatch("[0-9a-f]{8}", crc) and name.endswith(".arrow"):
+                    stored.setdefault(key, set()).add(name)
+            summaries = cls(scan, frame, list(files), files, {}, {}, present, stored, {})
+            missing = [part for part in summaries.parts if not summaries._stored(part)]
+            if missing:  # a folder that cannot be written: made and thrown away at each call
+                folder.mkdir(parents=True, exist_ok=True)
+                if not os.access(folder, os.W_OK):
+                    return None
             batch: list[Path] = []
             size = 0
-            for part in summaries.parts:
-                if summaries._stored(part):
-                    continue
+            for part in missing:
                 batch.append(part)
                 size += summaries.sizes[part]
                 if len(batch) >= cls.BATCH or size >= cls.BATCH_BYTES:
@@ -568,8 +591,11 @@ class _Summaries:
             listing.append(":".join(map(str, [path.name, *_identity(st)])))
         digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
         self.names[part] = f"{self._prefix(part)}{digest}"
-        pattern = f"{glob.escape(self.names[part])}.*.arrow"
-        return any(self._folder().glob(pattern))
+        return bool(self._candidates(part))
+
+    def _candidates(self, part: Path) -> list[str]:
+        """The stored summaries of ``part``'s files as they are now (one, unless damaged)."""
+        return sorted(self.stored.get(self.names[part], ()))
 
     def _store(self, part: Path, summary: pl.DataFrame) -> None:
         buffer = io.BytesIO()
@@ -578,24 +604,36 @@ class _Summaries:
         name = f"{self.names[part]}.{zlib.crc32(data):08x}.arrow"
         atomic_write(self._folder() / name, data)
         prefix = self._prefix(part)
-        for old in self._folder().glob(f"{glob.escape(prefix)}*.arrow"):
-            if old.name != name and "," not in old.name.removeprefix(prefix):  # not another's
+        for old in [n for n in self.present if n.startswith(prefix) and n.endswith(".arrow")]:
+            if old != name and "," not in old.removeprefix(prefix):  # not another partition's
                 with contextlib.suppress(OSError):
-                    old.unlink()
+                    (self._folder() / old).unlink()
+                self.present.discard(old)
+        self.present.add(name)
+        self.stored[self.names[part]] = {name}
 
     def load(self, number: int) -> pl.DataFrame:
         """The summary of partition ``number``, checked; a damaged one is made again."""
+        if number in self.cache:
+            return self.cache[number]
+        summary = self._load(number)
+        if self.cached + len(summary) <= self.CACHE_ROWS:
+            self.cache[number] = summary
+            self.cached += len(summary)
+        return summary
+
+    def _load(self, number: int) -> pl.DataFrame:
         part = self.parts[number]
         stamp = self.scan.columns["timestamp"]
         wanted = pl.Schema(
             {"device_id": self.scan.columns["device_id"], "timestamp": stamp, "first": stamp}
         )
-        for path in self._folder().glob(f"{glob.escape(self.names[part])}.*.arrow"):
-            crc = _SUMMARY.fullmatch(path.name.removeprefix(self._prefix(part)))
+        for name in self._candidates(part):
+            path = self._folder() / name
             try:
-                if crc and path.stat().st_size <= self.MAX_BYTES:
+                if path.stat().st_size <= self.MAX_BYTES:
                     data = path.read_bytes()
-                    if f"{zlib.crc32(data):08x}" == crc[1]:
+                    if f"{zlib.crc32(data):08x}" == name.rsplit(".", 2)[1]:
                         summary = pl.read_ipc(io.BytesIO(data))
                         if summary.schema == wanted:
                             return summary
@@ -603,6 +641,8 @@ class _Summaries:
                 pass
             with contextlib.suppress(OSError):
                 path.unlink()
+            self.present.discard(name)
+            self.stored.get(self.names[part], set()).discard(name)
         return self._make([part])[0]
 
     def only(self, keep: set[int]) -> pl.LazyFrame:
@@ -698,7 +738,13 @@ def _encode(schema: pl.Schema) -> str:
 def _decode(text: str) -> pl.Schema | None:
     try:
         return pl.Schema(pl.read_ipc_schema(io.BytesIO(base64.b64decode(text, validate=True))))
-    except (ValueError, TypeError, OSError, pl.exceptions.PolarsError):
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        pl.exceptions.PolarsError,
+        pl.exceptions.PanicException,
+    ):
         return None
 
 
@@ -717,7 +763,12 @@ def _load_cache(path: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
     files, schemas = data.get("files"), data.get("schemas")
     if not isinstance(files, dict) or not isinstance(schemas, dict):
         return {}, {}
-    texts = {k: v for k, v in schemas.items() if isinstance(v, str)}
+    # a text whose digest is not its key is damaged (a flipped bit could change a type)
+    texts = {
+        k: v
+        for k, v in schemas.items()
+        if isinstance(v, str) and hashlib.sha256(v.encode()).hexdigest()[:32] == k
+    }
     entries = {
         relative: entry
         for relative, entry in files.items()

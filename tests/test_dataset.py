@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import warnings
 import zlib
 from datetime import UTC, date, datetime, timedelta
@@ -317,6 +318,7 @@ def test_schemas_are_read_once_and_again_when_a_file_changes(
         b'{"format": 1, "files": {"date=2026-03-01/source=raw/data.parquet": [1, 2, "d"]},'
         b' "schemas": {"d": "x"}}',  # the form of an earlier release's cache
         b"SCHEMA",  # replaced below by a cache whose schema texts are not schemas
+        b"OTHER SCHEMA",  # replaced below by another schema's text under the same key
     ],
 )
 def test_a_damaged_schema_cache_costs_only_time(
@@ -328,6 +330,11 @@ def test_a_damaged_schema_cache_costs_only_time(
     if damage == b"SCHEMA":
         data = json.loads(cache.read_text())
         data["schemas"] = dict.fromkeys(data["schemas"], "bm90IGFycm93")  # base64 of "not arrow"
+        damage = json.dumps(data).encode()
+    elif damage == b"OTHER SCHEMA":  # a timestamp without its time zone: a plausible wrong type
+        data = json.loads(cache.read_text())
+        other = dataset._encode(pl.Schema({**SCHEMA, "timestamp": pl.Datetime("us")}))
+        data["schemas"] = dict.fromkeys(data["schemas"], other)
         damage = json.dumps(data).encode()
     cache.write_bytes(damage)
     reads = _counting_footer_reads(monkeypatch)
@@ -352,6 +359,22 @@ def test_an_unwritable_schema_cache_is_skipped(
 
 # --------------------------------------------------------------------------------------------
 # each device's newest timestamp, kept per partition
+
+
+@pytest.fixture(autouse=True)
+def summaries_of_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The datasets here are small: let them have summaries (see the test below)."""
+    monkeypatch.setattr(dataset._Summaries, "MIN_BYTES", 0)
+
+
+def test_a_small_dataset_has_no_summaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under MIN_BYTES of Parquet, reading device_id and timestamp is cheaper than summaries."""
+    monkeypatch.setattr(dataset._Summaries, "MIN_BYTES", 256 << 20)
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    scan = dataset.scan_dataset(tmp_path)
+    assert dataset.newest(scan) is None
+    assert_frame_equal(health.latest(scan).collect(), health.latest(scan.collect()))
+    assert not (tmp_path / "_dexkit" / "newest").exists()
 
 
 def _history(gone: bool = True) -> pl.DataFrame:
@@ -477,6 +500,43 @@ def test_unwritable_summaries_are_skipped(tmp_path: Path, monkeypatch: pytest.Mo
     assert _summaries(tmp_path) == []
 
 
+def test_a_folder_that_cannot_hold_summaries_costs_no_summary_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the summaries' folder cannot be written, none is made (to be thrown away at each
+    call): the query reads ``device_id`` and ``timestamp`` once, as on any other frame."""
+    dataset.write_dataset(_history(), tmp_path, source="raw")
+    expected = health.latest(dataset.scan_dataset(tmp_path).collect())
+    (tmp_path / "_dexkit").mkdir(exist_ok=True)
+    (tmp_path / "_dexkit" / "newest").write_bytes(b"")  # a file where the folder would be
+    calls = _counting_scans(monkeypatch)
+    assert_frame_equal(health.latest(dataset.scan_dataset(tmp_path)).collect(), expected)
+    assert len(calls) == 1  # scan_dataset's own scan, read by the one pass
+
+
+def test_two_threads_writing_one_file_do_not_share_a_temporary_file(tmp_path: Path) -> None:
+    from dexkit._files import atomic_write
+
+    target = tmp_path / "f"
+    errors: list[BaseException] = []
+
+    def write(payload: bytes) -> None:
+        for _ in range(200):
+            try:
+                atomic_write(target, payload)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(p * 1000,)) for p in (b"a", b"b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert target.read_bytes() in {b"a" * 1000, b"b" * 1000}
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
 def test_only_the_frame_scan_dataset_returned_uses_summaries(tmp_path: Path) -> None:
     dataset.write_dataset(_history(), tmp_path, source="raw")
     scan = dataset.scan_dataset(tmp_path)
@@ -527,7 +587,7 @@ def test_compare_windows_on_a_dataset_reads_only_the_partitions_its_windows_reac
         (datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)),
     ):
         outcomes = []
-        for source in (eager, dataset.scan_dataset(tmp_path)):
+        for source in (eager.lazy(), dataset.scan_dataset(tmp_path)):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
@@ -578,6 +638,7 @@ import resource, sys
 from pathlib import Path
 import polars as pl
 from dexkit import dataset, health
+dataset._Summaries.MIN_BYTES = 0
 resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[2]), int(sys.argv[2])))
 root = Path(sys.argv[1])
 for _ in range(2):
