@@ -609,14 +609,14 @@ def _schema_reads(into: Path) -> tuple[float, float]:
 
 
 def _newest(into: Path) -> float:
-    """Each partition's newest timestamps, made as ``logpush sync`` makes them (a dataset
+    """Each partition's first and newest timestamps, made as ``logpush sync`` makes them (a dataset
     copied by ``build_dataset`` has none), which ``summarize`` and the other per-device
     functions read; the time to make them is about what a first query pays without them."""
     import dexkit
     from dexkit import dataset
 
     started = time.perf_counter()
-    dataset.newest(dexkit.scan_dataset(into))
+    dataset.prepare(dexkit.scan_dataset(into))
     return time.perf_counter() - started
 
 

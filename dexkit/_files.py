@@ -1,6 +1,8 @@
 """Files on disk within bounds: capped decompression, walks that end, atomic writes.
 
-Shared by :mod:`dexkit.store` (resuming a fetch) and :mod:`dexkit.frames` (reading pages).
+Shared by :mod:`dexkit.store` (resuming a fetch), :mod:`dexkit.frames` (reading pages), and,
+for :func:`atomic_write`, :mod:`dexkit.dataset` (its caches) and :mod:`dexkit.logpush` (a
+sync's provenance).
 
 - A page file is read whole only up to ``max_bytes`` (after decompression for ``.gz``): a gzip
   bomb stops at the cap with a :class:`~dexkit.PageError` instead of filling memory.

@@ -76,9 +76,8 @@ _CACHE = Path("_dexkit") / "schemas.json"
 #: A larger cache file is ignored (and rewritten): about 100 bytes per Parquet file.
 _CACHE_MAX_BYTES = 256 << 20
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-#: Each partition's newest timestamp per device (see :func:`newest`): one Arrow IPC file per
-#: partition, named by the partition and a digest of its files' names, sizes and mtimes, so
-#: that a file added or rewritten since gives another name (and the old file is replaced).
+#: Each partition's first and newest timestamp per device (see :func:`newest`): one Arrow IPC
+#: file per partition (see ``_Summaries``), whose name changes with the partition's files.
 _NEWEST = Path("_dexkit") / "newest"
 
 
@@ -422,17 +421,19 @@ def newest(frame: pl.LazyFrame) -> _Newest | None:
         return None
     try:
         # a few summaries in memory at a time, folded into the devices' newest timestamps
+        def fold(pieces: list[pl.DataFrame]) -> list[pl.DataFrame]:
+            return [pl.concat(pieces).group_by("device_id").agg(pl.col("timestamp").max())]
+
+        numbers = range(len(summaries.parts))
         pieces: list[pl.DataFrame] = []
-        for number in range(len(summaries.parts)):
+        for number in numbers:
             pieces.append(summaries.load(number).select("device_id", "timestamp"))
-            if len(pieces) > 16 or number == len(summaries.parts) - 1:
-                pieces = [pl.concat(pieces).group_by("device_id").agg(pl.col("timestamp").max())]
-        if not pieces:
-            return None
-        found = pieces[0]
+            if len(pieces) > 16:
+                pieces = fold(pieces)
+        [found] = fold(pieces)
         keep = {
             number
-            for number in range(len(summaries.parts))
+            for number in numbers
             if summaries.load(number)
             .join(found, on=["device_id", "timestamp"], how="semi", nulls_equal=True)
             .height
@@ -472,29 +473,31 @@ def around(frame: pl.LazyFrame, windows: Sequence[tuple[datetime, datetime]]) ->
     return min(lows, default=None), max(highs, default=None), summaries.only(keep)
 
 
-def prepare(frame: pl.LazyFrame, partitions: Iterable[str]) -> None:
-    """Make the summaries (see :func:`newest`) of some partitions of a frame of
-    :func:`scan_dataset`, such as ``"date=2026-11-18/source=logpush"``, where they are missing
-    or out of date; a failure is left for the first query to meet."""
+def prepare(frame: pl.LazyFrame, partitions: Iterable[str] | None = None) -> None:
+    """Make the summaries (see :func:`newest`) of a frame of :func:`scan_dataset`, or of some
+    of its partitions (such as ``"date=2026-11-18/source=logpush"``), where they are missing or
+    out of date; a failure is left for the first query to meet."""
+    only = None if partitions is None else {Path(part) for part in partitions}
     with contextlib.suppress(*_UNREADABLE):
-        _Summaries.of(frame, only={Path(part) for part in partitions})
+        _Summaries.of(frame, only=only)
 
 
 @dataclass
 class _Summaries:
     """The summaries of a scan's partitions (``parts``, in the scan's order), each stored in
-    ``root/_dexkit/newest/`` under the partition's name and a digest of its files (name, size,
-    mtime, inode, ctime), with a CRC-32 of its bytes checked when it is read."""
+    ``folder`` as ``{date=…},{source=…},{digest}.{crc}.arrow``: the digest is of the
+    partition's files as they are now (:func:`_identity`), the CRC-32 of the summary's bytes,
+    checked when it is read."""
 
     scan: _Scan
     frame: pl.LazyFrame
-    parts: list[Path]
+    folder: Path
     files: dict[Path, list[Path]]
+    parts: list[Path]
+    #: Each partition's ``{date=…},{source=…},{digest}``.
     names: dict[Path, str]
-    sizes: dict[Path, int]
-    #: The folder's file names, listed once (a glob per partition grew with their square).
-    present: set[str]
-    #: The summaries in it by partition and digest (``names``), for their CRC.
+    #: The summaries in ``folder`` (listed once: a glob per partition grew with their square),
+    #: by the same ``{date=…},{source=…},{digest}``.
     stored: dict[str, set[str]]
     #: Summaries read in this call, while they are few (see ``load``).
     cache: dict[int, pl.DataFrame]
@@ -518,30 +521,37 @@ class _Summaries:
     @classmethod
     def of(cls, frame: pl.LazyFrame, only: set[Path] | None = None) -> _Summaries | None:
         """The summaries of ``frame``'s partitions (or of those in ``only``, relative to the
-        dataset), made where missing; None for a frame scan_dataset did not return, or when
-        they cannot be written (a read-only dataset: the caller reads the records instead)."""
+        dataset), made where missing; None for a frame scan_dataset did not return, a small
+        dataset (``MIN_BYTES``), or when they cannot be written (a read-only dataset): the
+        caller reads the records instead."""
         entry = _SCANS.get(id(frame))
         if entry is None or entry[0]() is not frame:
             return None
         scan = entry[1]
         if not {"device_id", "timestamp"} <= scan.columns.keys():
             return None
-        files: dict[Path, list[Path]] = {}
-        for path in scan.files:
-            if only is None or path.parent.relative_to(scan.base) in only:
-                files.setdefault(path.parent, []).append(path)
         folder = scan.base / _NEWEST
         try:
-            if sum(path.stat().st_size for path in scan.files) < cls.MIN_BYTES:
+            stats = {path: path.stat() for path in scan.files}
+            if sum(stat.st_size for stat in stats.values()) < cls.MIN_BYTES:
                 return None
-            present = set(os.listdir(folder)) if folder.exists() else set()
+            files: dict[Path, list[Path]] = {}
+            for path in scan.files:
+                if only is None or path.parent.relative_to(scan.base) in only:
+                    files.setdefault(path.parent, []).append(path)
+            names = {}
+            for part, paths in files.items():
+                listing = [part.relative_to(scan.base).as_posix()]
+                listing += [":".join(map(str, [p.name, *_identity(stats[p])])) for p in paths]
+                digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
+                names[part] = f"{_partition(part)}{digest}"
             stored: dict[str, set[str]] = {}
-            for name in present:
-                key, dot, crc = name.removesuffix(".arrow").rpartition(".")
-                if dot and re.fullmatch("[0-9a-f]{8}", crc) and name.endswith(".arrow"):
+            for name in os.listdir(folder) if folder.exists() else ():
+                key, _, crc = name.removesuffix(".arrow").rpartition(".")
+                if name.endswith(".arrow") and re.fullmatch("[0-9a-f]{8}", crc):
                     stored.setdefault(key, set()).add(name)
-            summaries = cls(scan, frame, list(files), files, {}, {}, present, stored, {})
-            missing = [part for part in summaries.parts if not summaries._stored(part)]
+            summaries = cls(scan, frame, folder, files, list(files), names, stored, {})
+            missing = [part for part in files if names[part] not in stored]
             if missing:  # a folder that cannot be written: made and thrown away at each call
                 folder.mkdir(parents=True, exist_ok=True)
                 if not os.access(folder, os.W_OK):
@@ -550,7 +560,7 @@ class _Summaries:
             size = 0
             for part in missing:
                 batch.append(part)
-                size += summaries.sizes[part]
+                size += sum(stats[path].st_size for path in files[part])
                 if len(batch) >= cls.BATCH or size >= cls.BATCH_BYTES:
                     summaries._make(batch)
                     batch, size = [], 0
@@ -575,74 +585,52 @@ class _Summaries:
             self._store(part, summary)
         return made
 
-    def _folder(self) -> Path:
-        return self.scan.base / _NEWEST
-
-    def _prefix(self, part: Path) -> str:
-        return f"{part.parent.name},{part.name},"
-
-    def _stored(self, part: Path) -> bool:
-        """Whether the summary of ``part``'s files as they are now exists (remembers its name)."""
-        listing = [part.relative_to(self.scan.base).as_posix()]
-        self.sizes[part] = 0
-        for path in self.files[part]:
-            st = path.stat()
-            self.sizes[part] += st.st_size
-            listing.append(":".join(map(str, [path.name, *_identity(st)])))
-        digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:32]
-        self.names[part] = f"{self._prefix(part)}{digest}"
-        return bool(self._candidates(part))
-
-    def _candidates(self, part: Path) -> list[str]:
-        """The stored summaries of ``part``'s files as they are now (one, unless damaged)."""
-        return sorted(self.stored.get(self.names[part], ()))
-
     def _store(self, part: Path, summary: pl.DataFrame) -> None:
+        """Write ``part``'s summary and remove the ones of its earlier files."""
         buffer = io.BytesIO()
         summary.write_ipc(buffer, compression="lz4")
         data = buffer.getvalue()
         name = f"{self.names[part]}.{zlib.crc32(data):08x}.arrow"
-        atomic_write(self._folder() / name, data)
-        prefix = self._prefix(part)
-        for old in [n for n in self.present if n.startswith(prefix) and n.endswith(".arrow")]:
-            if old != name and "," not in old.removeprefix(prefix):  # not another partition's
-                with contextlib.suppress(OSError):
-                    (self._folder() / old).unlink()
-                self.present.discard(old)
-        self.present.add(name)
+        atomic_write(self.folder / name, data)
+        prefix = _partition(part)
+        for key in [k for k in self.stored if k.startswith(prefix)]:
+            if "," in key.removeprefix(prefix):  # another partition's, whose source goes on
+                continue
+            for old in self.stored.pop(key):
+                if old != name:
+                    with contextlib.suppress(OSError):
+                        (self.folder / old).unlink()
         self.stored[self.names[part]] = {name}
 
     def load(self, number: int) -> pl.DataFrame:
         """The summary of partition ``number``, checked; a damaged one is made again."""
         if number in self.cache:
             return self.cache[number]
-        summary = self._load(number)
+        summary = self._load(self.parts[number])
         if self.cached + len(summary) <= self.CACHE_ROWS:
             self.cache[number] = summary
             self.cached += len(summary)
         return summary
 
-    def _load(self, number: int) -> pl.DataFrame:
-        part = self.parts[number]
+    def _load(self, part: Path) -> pl.DataFrame:
         stamp = self.scan.columns["timestamp"]
         wanted = pl.Schema(
             {"device_id": self.scan.columns["device_id"], "timestamp": stamp, "first": stamp}
         )
-        for name in self._candidates(part):
-            path = self._folder() / name
+        for name in sorted(self.stored.pop(self.names[part], ())):
+            path = self.folder / name
             try:
                 if path.stat().st_size <= self.MAX_BYTES:
                     data = path.read_bytes()
                     if f"{zlib.crc32(data):08x}" == name.rsplit(".", 2)[1]:
                         summary = pl.read_ipc(io.BytesIO(data))
                         if summary.schema == wanted:
+                            self.stored[self.names[part]] = {name}
                             return summary
             except _UNREADABLE:
                 pass
             with contextlib.suppress(OSError):
                 path.unlink()
-            self.present.discard(name)
-            self.stored.get(self.names[part], set()).discard(name)
         return self._make([part])[0]
 
     def only(self, keep: set[int]) -> pl.LazyFrame:
@@ -650,6 +638,11 @@ class _Summaries:
         parts = {self.parts[number] for number in keep}
         files = [path for path in self.scan.files if path.parent in parts]
         return self.scan.frame(files) if files else self.frame.clear()
+
+
+def _partition(part: Path) -> str:
+    """The start of the names of a partition's summaries: ``{date=…},{source=…},``."""
+    return f"{part.parent.name},{part.name},"
 
 
 def _union(schemas: Sequence[pl.Schema]) -> dict[str, pl.DataType]:

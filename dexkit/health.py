@@ -1980,18 +1980,6 @@ def _check_windows(
     inside = {name: (ts >= a) & (ts < b) for name, (a, b) in windows.items()}
     dated = lf.collect_schema().get("date") == pl.Date
     day = pl.col("date")
-    details = {
-        name: [
-            expr.alias(f"{name}_{what}")
-            for what, expr in (
-                ("first_day", day.filter(mask).min()),
-                ("last_day", day.filter(mask).max()),
-                ("undated", (mask & day.is_null()).sum()),
-            )
-            if dated
-        ]
-        for name, mask in inside.items()
-    }
     first: datetime | None
     last: datetime | None
     narrowed = _dataset.around(lf, list(windows.values()))
@@ -2000,7 +1988,16 @@ def _check_windows(
     found = lf.select(
         *(() if narrowed else (ts.min().alias("first"), ts.max().alias("last"))),
         *(mask.sum().alias(name) for name, mask in inside.items()),
-        *(expr for exprs in details.values() for expr in exprs),
+        *(
+            expr.alias(f"{name}_{what}")
+            for name, mask in inside.items()
+            for what, expr in (
+                ("first_day", day.filter(mask).min()),
+                ("last_day", day.filter(mask).max()),
+                ("undated", (mask & day.is_null()).sum()),
+            )
+            if dated
+        ),
     ).collect(engine="streaming")
     if narrowed is None:
         first, last = found["first"].item(), found["last"].item()
